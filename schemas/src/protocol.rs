@@ -1,0 +1,105 @@
+//! Records of the pipeline itself, independent of any domain: the envelope a command travels
+//! in, the reply its issuer waits for, and the marker that says how far a projection got.
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::avro_record;
+
+/// A command on its way to the processor that owns its aggregate.
+///
+/// The command itself travels as framed bytes (`command`), so command schemas evolve on
+/// their own and the envelope never needs a new version when a command does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandEnvelope {
+    /// Idempotency key (UUID).
+    pub command_id: String,
+    /// Shared by everything one external request caused.
+    pub correlation_id: String,
+    /// Target aggregate type (`account`, `email-claim`, `user`, `transfer`).
+    pub aggregate_type: String,
+    /// Target aggregate ID; equal to the record key.
+    pub aggregate_id: String,
+    /// When it was issued, in milliseconds since the Unix epoch.
+    pub issued_at: i64,
+    /// Gateway instance waiting for the reply, if any.
+    pub reply_to: Option<String>,
+    /// When the issuer stops waiting, in milliseconds since the Unix epoch.
+    pub deadline: Option<i64>,
+    /// The framed command record.
+    #[serde(with = "apache_avro::serde::bytes")]
+    pub command: Vec<u8>,
+}
+
+/// Whether the domain accepted a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CommandOutcome {
+    /// Accepted: an event was written, or the command changed nothing.
+    Accepted,
+    /// Rejected by the domain, with a reason.
+    Rejected,
+}
+
+/// Where an accepted command's event sits in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCoordinates {
+    /// Events topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Aggregate version the event created.
+    pub version: i64,
+    /// Full Avro name of the event.
+    pub event_type: String,
+}
+
+/// The outcome of one command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandReply {
+    /// The command this answers.
+    pub command_id: String,
+    /// Aggregate type.
+    pub aggregate_type: String,
+    /// Aggregate ID.
+    pub aggregate_id: String,
+    /// Accepted or rejected.
+    pub outcome: CommandOutcome,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+    /// The event it wrote, if any.
+    pub event: Option<EventCoordinates>,
+    /// Aggregate version after the command.
+    pub version: i64,
+    /// When the processor decided, in milliseconds since the Unix epoch.
+    pub replied_at: i64,
+}
+
+/// How far a projection's read tables are committed for one source partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectionMarker {
+    /// Projection name.
+    pub projection: String,
+    /// Source topic.
+    pub topic: String,
+    /// Source partition.
+    pub partition: i32,
+    /// First offset not yet in the read tables.
+    pub next_offset: i64,
+    /// Commit time, in milliseconds since the Unix epoch.
+    pub committed_at: i64,
+}
+
+impl ProjectionMarker {
+    /// The record key on the compacted markers topic: `projection/topic/partition`.
+    pub fn key(&self) -> String {
+        format!("{}/{}/{}", self.projection, self.topic, self.partition)
+    }
+}
+
+avro_record! {
+    CommandEnvelope => "tributary.protocol.CommandEnvelope",
+    CommandReply => "tributary.protocol.CommandReply",
+    ProjectionMarker => "tributary.protocol.ProjectionMarker",
+}

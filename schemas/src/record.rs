@@ -1,0 +1,106 @@
+//! The bridge between Rust values and the schemas: each typed record names its Avro full name,
+//! and each set of records (an aggregate's events, its commands) dispatches a decoded value to
+//! the right variant by that name.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::{Codec, Decoded};
+use crate::error::{DecodeError, EncodeError};
+
+/// A Rust value with an Avro record schema in `schemas/avro`.
+///
+/// The serde shape of the type must match the newest version of that schema (field names and
+/// types); the round-trip tests of every record check that it does.
+pub trait Record: Serialize + DeserializeOwned {
+    /// Full Avro name of the record, e.g. `tributary.bank.account.Deposited`.
+    const FULL_NAME: &'static str;
+}
+
+/// A closed set of records that can share a topic, like the events of one aggregate.
+pub trait RecordSet: Sized {
+    /// Full names of every member, in declaration order.
+    const FULL_NAMES: &'static [&'static str];
+
+    /// Full Avro name of this value's record.
+    fn full_name(&self) -> &'static str;
+
+    /// Encodes the member with `codec`.
+    fn encode(&self, codec: &Codec) -> Result<Vec<u8>, EncodeError>;
+
+    /// Turns a decoded value into the member its record name selects.
+    fn from_decoded(decoded: Decoded) -> Result<Self, DecodeError>;
+
+    /// Decodes framed bytes into a member of the set.
+    fn decode(codec: &Codec, bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::from_decoded(codec.decode(bytes)?)
+    }
+}
+
+/// Declares a record type's Avro full name.
+macro_rules! avro_record {
+    ($($ty:ident => $full_name:literal),+ $(,)?) => {
+        $(
+            impl $crate::record::Record for $ty {
+                const FULL_NAME: &'static str = $full_name;
+            }
+        )+
+    };
+}
+
+/// Declares an enum over record types that implements [`RecordSet`], with `From` for each
+/// member.
+macro_rules! record_set {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident($ty:ty) ),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum $name { $( $(#[$vmeta])* $variant($ty) ),+ }
+
+        impl $crate::record::RecordSet for $name {
+            const FULL_NAMES: &'static [&'static str] =
+                &[$(<$ty as $crate::record::Record>::FULL_NAME),+];
+
+            fn full_name(&self) -> &'static str {
+                match self {
+                    $( $name::$variant(_) => <$ty as $crate::record::Record>::FULL_NAME ),+
+                }
+            }
+
+            fn encode(
+                &self,
+                codec: &$crate::codec::Codec,
+            ) -> Result<Vec<u8>, $crate::error::EncodeError> {
+                match self {
+                    $( $name::$variant(record) => codec.encode(record) ),+
+                }
+            }
+
+            fn from_decoded(
+                decoded: $crate::codec::Decoded,
+            ) -> Result<Self, $crate::error::DecodeError> {
+                $(
+                    if decoded.full_name() == <$ty as $crate::record::Record>::FULL_NAME {
+                        return decoded.into_record::<$ty>().map($name::$variant);
+                    }
+                )+
+                Err($crate::error::DecodeError::UnexpectedRecord {
+                    expected: format!("one of {}", stringify!($name)),
+                    found: decoded.full_name().to_owned(),
+                })
+            }
+        }
+
+        $(
+            impl From<$ty> for $name {
+                fn from(record: $ty) -> Self {
+                    $name::$variant(record)
+                }
+            }
+        )+
+    };
+}
+
+pub(crate) use {avro_record, record_set};
