@@ -1,0 +1,233 @@
+//! Kafka client configuration: a few typed settings, every other librdkafka property passed
+//! through from `KAFKA_*` environment variables, and the properties our guarantees depend on
+//! pinned so that configuration cannot silently break them.
+//!
+//! `KAFKA_SECURITY_PROTOCOL=SASL_SSL` becomes `security.protocol=SASL_SSL`: upper case to lower
+//! case, `_` to `.`. A pass-through property that contradicts a pinned one is refused at
+//! start-up, naming both.
+
+use rdkafka::ClientConfig;
+use thiserror::Error;
+
+/// Prefix of environment variables passed to librdkafka.
+pub const PASSTHROUGH_PREFIX: &str = "KAFKA_";
+
+/// A pass-through property contradicts one the pipeline's guarantees depend on.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error(
+    "{variable}={value} is not allowed: the pipeline needs {property}={required} ({why}); remove the variable"
+)]
+pub struct ConfigError {
+    /// The environment variable.
+    pub variable: String,
+    /// Its value.
+    pub value: String,
+    /// The librdkafka property.
+    pub property: &'static str,
+    /// The value the pipeline pins.
+    pub required: &'static str,
+    /// Which guarantee needs it.
+    pub why: &'static str,
+}
+
+/// Connection settings shared by every client of a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSettings {
+    /// librdkafka properties from `KAFKA_*` variables (including `bootstrap.servers`).
+    passthrough: Vec<(String, String)>,
+}
+
+struct Pinned {
+    property: &'static str,
+    value: &'static str,
+    why: &'static str,
+}
+
+const PRODUCER_PINNED: &[Pinned] = &[
+    Pinned {
+        property: "enable.idempotence",
+        value: "true",
+        why: "retries must not duplicate or reorder records",
+    },
+    Pinned {
+        property: "acks",
+        value: "all",
+        why: "an acknowledged event must survive a broker failure",
+    },
+    Pinned {
+        property: "partitioner",
+        value: "murmur2_random",
+        why: "keys must land where the Java client and our partitioner put them",
+    },
+];
+
+const CONSUMER_PINNED: &[Pinned] = &[Pinned {
+    property: "enable.auto.commit",
+    value: "false",
+    why: "offsets are committed only after the work they cover is durable",
+}];
+
+impl KafkaSettings {
+    /// Settings from the process environment: every `KAFKA_*` variable, with
+    /// `bootstrap.servers` defaulting to `default_bootstrap` when `KAFKA_BOOTSTRAP_SERVERS` is
+    /// not set.
+    pub fn from_env(default_bootstrap: &str) -> Self {
+        Self::from_vars(std::env::vars(), default_bootstrap)
+    }
+
+    /// Settings from the given variables (the testable core of [`KafkaSettings::from_env`]).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+        default_bootstrap: &str,
+    ) -> Self {
+        let mut passthrough: Vec<(String, String)> = vars
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let rest = name.strip_prefix(PASSTHROUGH_PREFIX)?;
+                (!rest.is_empty()).then(|| (rest.to_ascii_lowercase().replace('_', "."), value))
+            })
+            .collect();
+        passthrough.sort();
+        if !passthrough.iter().any(|(k, _)| k == "bootstrap.servers") {
+            passthrough.push(("bootstrap.servers".to_owned(), default_bootstrap.to_owned()));
+        }
+        Self { passthrough }
+    }
+
+    /// The broker list clients connect to.
+    pub fn bootstrap_servers(&self) -> &str {
+        self.passthrough
+            .iter()
+            .find(|(k, _)| k == "bootstrap.servers")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+
+    /// Configuration for an idempotent producer that places keys with murmur2.
+    pub fn producer(&self) -> Result<ClientConfig, ConfigError> {
+        let mut config = self.base(PRODUCER_PINNED)?;
+        config
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "30000");
+        self.apply_passthrough(&mut config);
+        pin(&mut config, PRODUCER_PINNED);
+        Ok(config)
+    }
+
+    /// Configuration for a consumer in `group_id` that commits offsets only by hand.
+    pub fn consumer(&self, group_id: &str) -> Result<ClientConfig, ConfigError> {
+        let mut config = self.base(CONSUMER_PINNED)?;
+        config
+            .set("group.id", group_id)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false");
+        self.apply_passthrough(&mut config);
+        pin(&mut config, CONSUMER_PINNED);
+        Ok(config)
+    }
+
+    /// Configuration for an admin client.
+    pub fn admin(&self) -> Result<ClientConfig, ConfigError> {
+        let mut config = self.base(&[])?;
+        self.apply_passthrough(&mut config);
+        Ok(config)
+    }
+
+    fn base(&self, pinned: &[Pinned]) -> Result<ClientConfig, ConfigError> {
+        for (property, value) in &self.passthrough {
+            if let Some(rule) = pinned.iter().find(|rule| rule.property == property)
+                && !value.eq_ignore_ascii_case(rule.value)
+            {
+                return Err(ConfigError {
+                    variable: format!(
+                        "{PASSTHROUGH_PREFIX}{}",
+                        property.replace('.', "_").to_ascii_uppercase()
+                    ),
+                    value: value.clone(),
+                    property: rule.property,
+                    required: rule.value,
+                    why: rule.why,
+                });
+            }
+        }
+        let mut config = ClientConfig::new();
+        config.set("client.id", "tributary");
+        Ok(config)
+    }
+
+    fn apply_passthrough(&self, config: &mut ClientConfig) {
+        for (property, value) in &self.passthrough {
+            config.set(property, value);
+        }
+    }
+}
+
+fn pin(config: &mut ClientConfig, pinned: &[Pinned]) {
+    for rule in pinned {
+        config.set(rule.property, rule.value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn kafka_variables_become_librdkafka_properties() {
+        let settings = KafkaSettings::from_vars(
+            vars(&[
+                ("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+                ("KAFKA_BOOTSTRAP_SERVERS", "b1:9092,b2:9092"),
+                ("PATH", "/bin"),
+            ]),
+            "127.0.0.1:9092",
+        );
+        let config = settings.consumer("g").unwrap();
+        assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(config.get("bootstrap.servers"), Some("b1:9092,b2:9092"));
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("path"), None);
+    }
+
+    #[test]
+    fn bootstrap_defaults_when_not_given() {
+        let settings = KafkaSettings::from_vars(vars(&[]), "127.0.0.1:9092");
+        assert_eq!(settings.bootstrap_servers(), "127.0.0.1:9092");
+        let config = settings.producer().unwrap();
+        assert_eq!(config.get("partitioner"), Some("murmur2_random"));
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+    }
+
+    #[test]
+    fn contradicting_a_pinned_property_is_refused_by_name() {
+        let settings =
+            KafkaSettings::from_vars(vars(&[("KAFKA_ENABLE_AUTO_COMMIT", "true")]), "x:1");
+        let error = settings.consumer("g").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "KAFKA_ENABLE_AUTO_COMMIT=true is not allowed: the pipeline needs enable.auto.commit=false (offsets are committed only after the work they cover is durable); remove the variable"
+        );
+        assert!(
+            settings.producer().is_ok(),
+            "the producer does not use that property"
+        );
+    }
+
+    #[test]
+    fn passthrough_overrides_defaults_but_not_pins() {
+        let settings = KafkaSettings::from_vars(
+            vars(&[("KAFKA_LINGER_MS", "50"), ("KAFKA_ACKS", "all")]),
+            "x:1",
+        );
+        let config = settings.producer().unwrap();
+        assert_eq!(config.get("linger.ms"), Some("50"));
+        assert_eq!(config.get("acks"), Some("all"));
+    }
+}

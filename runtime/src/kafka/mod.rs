@@ -1,0 +1,9 @@
+//! Kafka clients configured once for every binary: connection settings with `KAFKA_*`
+//! pass-through, the settings our guarantees pin, topic administration, and partition end
+//! offsets.
+
+pub mod admin;
+pub mod config;
+pub mod offsets;
+
+pub use config::{ConfigError, KafkaSettings};

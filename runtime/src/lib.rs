@@ -1,0 +1,22 @@
+//! Plumbing shared by every Tributary binary, written once.
+//!
+//! - [`partitioner`]: key → partition, identical to the Java client, so every Kafka client
+//!   agrees where an aggregate lives;
+//! - [`topology`]: the pipeline's topics, their configurations, and the co-partitioning rule
+//!   of commands and events;
+//! - [`kafka`]: client configuration (`KAFKA_*` pass-through, pinned guarantees), topic
+//!   administration and partition end offsets;
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz`;
+//! - [`shutdown`]: one handle that tells every task to finish;
+//! - [`telemetry`]: JSON or text logs.
+
+pub mod http;
+pub mod kafka;
+pub mod partitioner;
+pub mod shutdown;
+pub mod telemetry;
+pub mod topology;
+
+pub use partitioner::partition_for_key;
+pub use shutdown::Shutdown;
+pub use topology::Topology;
