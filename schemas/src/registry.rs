@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 
 use apache_avro::Schema;
 use apache_avro::rabin::Rabin;
+use digest::Digest;
 
 use crate::error::RegistryError;
 
@@ -151,16 +152,7 @@ fn parse_version(path: &'static str, json: &str) -> Result<SchemaVersion, Regist
         Schema::Record(record) => record.name.fullname(None),
         _ => return Err(RegistryError::NotARecord { path }),
     };
-    let digest = schema.fingerprint::<Rabin>();
-    let fingerprint: [u8; 8] =
-        digest
-            .bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| RegistryError::Unparsable {
-                path,
-                reason: format!("Rabin fingerprint has {} bytes, not 8", digest.bytes.len()),
-            })?;
+    let fingerprint: [u8; 8] = Rabin::digest(canonical_form(&schema).as_bytes()).into();
     Ok(SchemaVersion {
         path,
         full_name,
@@ -168,6 +160,28 @@ fn parse_version(path: &'static str, json: &str) -> Result<SchemaVersion, Regist
         schema,
         fingerprint,
     })
+}
+
+/// The schema's Parsing Canonical Form as the Avro specification defines it, which is what
+/// fingerprints are computed over.
+///
+/// `apache-avro` strips `logicalType` but then leaves `{"type":"long"}` where the [PRIMITIVE]
+/// rule requires `"long"`, so its fingerprints of schemas with logical types differ from those
+/// of the Java implementation and fastavro (the interop tests caught it). The stripped form can
+/// only contain `{"type":"<primitive>"}` through that omission (docs and defaults are gone and
+/// names cannot contain braces or quotes), so reducing it here completes the rule.
+pub fn canonical_form(schema: &Schema) -> String {
+    const PRIMITIVES: [&str; 8] = [
+        "null", "boolean", "int", "long", "float", "double", "bytes", "string",
+    ];
+    let mut canonical = schema.canonical_form();
+    for primitive in PRIMITIVES {
+        canonical = canonical.replace(
+            &format!("{{\"type\":\"{primitive}\"}}"),
+            &format!("\"{primitive}\""),
+        );
+    }
+    canonical
 }
 
 fn version_from_path(path: &'static str) -> Result<u32, RegistryError> {
@@ -202,6 +216,20 @@ mod tests {
             .map(|v| v.version)
             .collect();
         assert_eq!(history, vec![1, 2]);
+    }
+
+    #[test]
+    fn canonical_form_reduces_logical_types_to_their_primitive() {
+        let schema = Schema::parse_str(
+            r#"{"type":"record","name":"R","namespace":"n","doc":"d","fields":[
+                {"name":"at","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"x"},
+                {"name":"maybe","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            canonical_form(&schema),
+            r#"{"name":"n.R","type":"record","fields":[{"name":"at","type":"long"},{"name":"maybe","type":["null","long"]}]}"#
+        );
     }
 
     #[test]
