@@ -73,6 +73,7 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
         round_trip(RefundedForTransfer {
             transfer_id: s("t-1"),
             amount: 10,
+            reason: s("target closed"),
         }),
         round_trip(TransferDebitRejected {
             transfer_id: s("t-1"),
@@ -81,6 +82,7 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
         }),
         round_trip(TransferCreditRejected {
             transfer_id: s("t-1"),
+            source_account_id: s("a"),
             amount: 10,
             reason: s("account closed"),
         }),
@@ -101,12 +103,14 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
         }),
         round_trip(CreditForTransfer {
             transfer_id: s("t"),
+            source_account_id: s("a"),
             amount: 3,
             currency: s("EUR"),
         }),
         round_trip(RefundForTransfer {
             transfer_id: s("t"),
             amount: 3,
+            reason: s("target closed"),
         }),
         round_trip(EmailClaimed {
             email: s("a@b.c"),
@@ -150,8 +154,12 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
             amount: 7,
             currency: s("EUR"),
         }),
-        round_trip(TransferSourceDebited {}),
-        round_trip(TransferTargetCredited {}),
+        round_trip(TransferSourceDebited {
+            source_account_id: s("a"),
+            target_account_id: s("b"),
+            amount: 7,
+            currency: s("EUR"),
+        }),
         round_trip(TransferCompleted {}),
         round_trip(TransferFailed {
             reason: s("target closed"),
@@ -164,7 +172,6 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
             currency: s("EUR"),
         }),
         round_trip(RecordSourceDebited {}),
-        round_trip(RecordTargetCredited {}),
         round_trip(CompleteTransfer {}),
         round_trip(FailTransfer {
             reason: s("insufficient funds"),

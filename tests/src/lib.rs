@@ -120,3 +120,9 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
     );
     stdout
 }
+
+/// The database the tests use: `DATABASE_URL`, or the local test database the scripts create.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tributary_test".to_owned())
+}

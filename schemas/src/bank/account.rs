@@ -58,6 +58,8 @@ pub struct RefundedForTransfer {
     pub transfer_id: String,
     /// Amount in minor units.
     pub amount: i64,
+    /// Why the transfer failed.
+    pub reason: String,
 }
 
 /// The account refused to be debited for a transfer.
@@ -76,6 +78,8 @@ pub struct TransferDebitRejected {
 pub struct TransferCreditRejected {
     /// The transfer saga.
     pub transfer_id: String,
+    /// The debited account, to be refunded.
+    pub source_account_id: String,
     /// Amount in minor units.
     pub amount: i64,
     /// Why.
@@ -127,6 +131,8 @@ pub struct DebitForTransfer {
 pub struct CreditForTransfer {
     /// The transfer saga.
     pub transfer_id: String,
+    /// The debited account, to be refunded if the credit is refused.
+    pub source_account_id: String,
     /// Amount in minor units.
     pub amount: i64,
     /// Currency of the transfer.
@@ -140,6 +146,8 @@ pub struct RefundForTransfer {
     pub transfer_id: String,
     /// Amount in minor units.
     pub amount: i64,
+    /// Why the transfer failed.
+    pub reason: String,
 }
 
 avro_record! {

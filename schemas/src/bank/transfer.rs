@@ -1,5 +1,6 @@
 //! Records of the transfer aggregate: the saga that moves money between two accounts and
-//! ends completed or failed (refunded when the debit had happened).
+//! ends completed or failed (refunded when the debit had happened). Each event carries what the
+//! saga's next step needs, so the saga runner keeps no state of its own.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,15 +19,20 @@ pub struct TransferRequested {
     pub currency: String,
 }
 
-/// The source account was debited.
+/// The source account was debited; carries what the credit step needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransferSourceDebited {}
+pub struct TransferSourceDebited {
+    /// Account the money was taken from.
+    pub source_account_id: String,
+    /// Account to credit next.
+    pub target_account_id: String,
+    /// Amount in minor units.
+    pub amount: i64,
+    /// ISO 4217 currency code.
+    pub currency: String,
+}
 
-/// The target account was credited.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransferTargetCredited {}
-
-/// The money moved.
+/// The target account was credited: the money moved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferCompleted {}
 
@@ -56,11 +62,7 @@ pub struct RequestTransfer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordSourceDebited {}
 
-/// Saga step: note the credit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordTargetCredited {}
-
-/// Saga step: close a transfer whose money moved.
+/// Saga step: close a transfer whose target account was credited.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompleteTransfer {}
 
@@ -76,12 +78,10 @@ pub struct FailTransfer {
 avro_record! {
     TransferRequested => "tributary.bank.transfer.TransferRequested",
     TransferSourceDebited => "tributary.bank.transfer.TransferSourceDebited",
-    TransferTargetCredited => "tributary.bank.transfer.TransferTargetCredited",
     TransferCompleted => "tributary.bank.transfer.TransferCompleted",
     TransferFailed => "tributary.bank.transfer.TransferFailed",
     RequestTransfer => "tributary.bank.transfer.RequestTransfer",
     RecordSourceDebited => "tributary.bank.transfer.RecordSourceDebited",
-    RecordTargetCredited => "tributary.bank.transfer.RecordTargetCredited",
     CompleteTransfer => "tributary.bank.transfer.CompleteTransfer",
     FailTransfer => "tributary.bank.transfer.FailTransfer",
 }
@@ -93,8 +93,6 @@ record_set! {
         Requested(TransferRequested),
         /// See [`TransferSourceDebited`].
         SourceDebited(TransferSourceDebited),
-        /// See [`TransferTargetCredited`].
-        TargetCredited(TransferTargetCredited),
         /// See [`TransferCompleted`].
         Completed(TransferCompleted),
         /// See [`TransferFailed`].
@@ -109,8 +107,6 @@ record_set! {
         Request(RequestTransfer),
         /// See [`RecordSourceDebited`].
         RecordSourceDebited(RecordSourceDebited),
-        /// See [`RecordTargetCredited`].
-        RecordTargetCredited(RecordTargetCredited),
         /// See [`CompleteTransfer`].
         Complete(CompleteTransfer),
         /// See [`FailTransfer`].
