@@ -18,31 +18,31 @@ use tributary_tests::*;
 
 const PARTITIONS: i32 = 8;
 
-/// Produces `count` keyed records and returns, per record, (key, partition, offset).
+/// Produces `count` keyed records, all enqueued before any delivery is awaited (so the
+/// producer batches them), and returns, per record, (key, partition, offset).
 async fn produce_keyed(
     topic: &str,
     count: usize,
     extra: &[(&str, &str)],
 ) -> Vec<(String, i32, i64)> {
     let producer = producer(extra);
-    let deliveries: Vec<_> = (0..count)
-        .map(|i| {
-            let key = format!("aggregate-{i}");
-            let producer = producer.clone();
-            let topic = topic.to_owned();
-            async move {
-                let payload = format!("value-{i}");
-                let record = FutureRecord::to(&topic).key(&key).payload(&payload);
-                let delivery = producer.send(record, BROKER_TIMEOUT).await;
-                let delivered =
-                    delivery.unwrap_or_else(|(error, _)| panic!("produce {key}: {error}"));
-                (key, delivered.partition, delivered.offset)
-            }
-        })
-        .collect();
+    let mut pending = Vec::with_capacity(count);
+    for i in 0..count {
+        let key = format!("aggregate-{i}");
+        let payload = format!("value-{i}");
+        let delivery = producer
+            .send_result(FutureRecord::to(topic).key(&key).payload(&payload))
+            .map_err(|(error, _)| error)
+            .unwrap_or_else(|error| panic!("enqueue {key}: {error}"));
+        pending.push((key, delivery));
+    }
     let mut results = Vec::with_capacity(count);
-    for delivery in deliveries {
-        results.push(delivery.await);
+    for (key, delivery) in pending {
+        let delivered = delivery
+            .await
+            .expect("the producer outlives its deliveries")
+            .unwrap_or_else(|(error, _)| panic!("produce {key}: {error}"));
+        results.push((key, delivered.partition, delivered.offset));
     }
     results
 }

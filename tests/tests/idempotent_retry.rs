@@ -72,7 +72,10 @@ async fn idempotent_producer_delivers_in_order_without_duplicates_across_a_force
 
     let counter = RetryCounter::default();
     let mut config = kafka().producer().unwrap();
+    // `socket.timeout.ms` is the client's own limit on an unanswered request (the frozen
+    // broker never answers); `request.timeout.ms` is only what the broker is told to wait.
     config
+        .set("socket.timeout.ms", "2000")
         .set("request.timeout.ms", "2000")
         .set("retry.backoff.ms", "100")
         .set("message.timeout.ms", "120000")

@@ -1,0 +1,165 @@
+//! The reference domain, a bank: accounts that hold money, e-mail claims that keep addresses
+//! unique, users created from a won claim, and transfers that move money between accounts.
+//!
+//! Each aggregate is one file implementing [`Aggregate`] over the typed
+//! records of `tributary_schemas::bank`. The processes spanning aggregates live in
+//! [`sagas`]; because a saga sees events of every aggregate and sends commands to any of them,
+//! [`BankEvent`] and [`BankCommand`] wrap the per-aggregate enums into one type each.
+
+pub mod account;
+pub mod email_claim;
+pub mod sagas;
+pub mod transfer;
+pub mod user;
+
+use tributary_schemas::bank::account::{AccountCommand, AccountEvent};
+use tributary_schemas::bank::email_claim::{EmailClaimCommand, EmailClaimEvent};
+use tributary_schemas::bank::transfer::{TransferCommand, TransferEvent};
+use tributary_schemas::bank::user::{UserCommand, UserEvent};
+use tributary_schemas::{Codec, EncodeError, RecordSet};
+
+use crate::Aggregate;
+
+/// The aggregate types of the bank, one events topic each.
+pub const AGGREGATE_TYPES: [&str; 4] = [
+    account::Account::TYPE,
+    email_claim::EmailClaim::TYPE,
+    user::User::TYPE,
+    transfer::Transfer::TYPE,
+];
+
+/// Whether `code` has the shape of an ISO 4217 currency code: three upper-case ASCII letters.
+///
+/// Only the shape is checked; which currencies exist is not the domain's business.
+pub fn is_currency_code(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|byte| byte.is_ascii_uppercase())
+}
+
+/// An event of any bank aggregate, as the saga runner consumes them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BankEvent {
+    /// An event of an account.
+    Account(AccountEvent),
+    /// An event of an e-mail claim.
+    EmailClaim(EmailClaimEvent),
+    /// An event of a user.
+    User(UserEvent),
+    /// An event of a transfer.
+    Transfer(TransferEvent),
+}
+
+/// A command to any bank aggregate, as the saga runner sends them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BankCommand {
+    /// A command to an account.
+    Account(AccountCommand),
+    /// A command to an e-mail claim.
+    EmailClaim(EmailClaimCommand),
+    /// A command to a user.
+    User(UserCommand),
+    /// A command to a transfer.
+    Transfer(TransferCommand),
+}
+
+/// Implements the dispatch shared by [`BankEvent`] and [`BankCommand`]: each variant holds the
+/// record set of one aggregate, so every method delegates to it.
+macro_rules! bank_union {
+    ($name:ident, $what:literal, {
+        $($variant:ident($inner:ty) => $aggregate:ty),+ $(,)?
+    }) => {
+        impl $name {
+            #[doc = concat!("The aggregate type the ", $what, " belongs to: one of [`AGGREGATE_TYPES`].")]
+            pub fn aggregate_type(&self) -> &'static str {
+                match self {
+                    $($name::$variant(_) => <$aggregate as Aggregate>::TYPE),+
+                }
+            }
+
+            #[doc = concat!("Full Avro name of the ", $what, "'s record (the `event-type` header).")]
+            pub fn full_name(&self) -> &'static str {
+                match self {
+                    $($name::$variant(inner) => inner.full_name()),+
+                }
+            }
+
+            #[doc = concat!("Encodes the ", $what, " with `codec`, framed with its writer schema.")]
+            pub fn encode(&self, codec: &Codec) -> Result<Vec<u8>, EncodeError> {
+                match self {
+                    $($name::$variant(inner) => inner.encode(codec)),+
+                }
+            }
+        }
+
+        $(
+            impl From<$inner> for $name {
+                fn from(inner: $inner) -> Self {
+                    $name::$variant(inner)
+                }
+            }
+        )+
+    };
+}
+
+bank_union!(BankEvent, "event", {
+    Account(AccountEvent) => account::Account,
+    EmailClaim(EmailClaimEvent) => email_claim::EmailClaim,
+    User(UserEvent) => user::User,
+    Transfer(TransferEvent) => transfer::Transfer,
+});
+
+bank_union!(BankCommand, "command", {
+    Account(AccountCommand) => account::Account,
+    EmailClaim(EmailClaimCommand) => email_claim::EmailClaim,
+    User(UserCommand) => user::User,
+    Transfer(TransferCommand) => transfer::Transfer,
+});
+
+#[cfg(test)]
+mod tests {
+    use tributary_schemas::bank::account::{AccountClosed, CloseAccount};
+    use tributary_schemas::bank::transfer::{CompleteTransfer, TransferCompleted};
+
+    use super::*;
+
+    #[test]
+    fn aggregate_types_name_each_events_topic_once() {
+        assert_eq!(
+            AGGREGATE_TYPES,
+            ["account", "email-claim", "user", "transfer"]
+        );
+    }
+
+    #[test]
+    fn a_wrapped_event_names_its_aggregate_type_and_record() {
+        let event = BankEvent::from(AccountEvent::from(AccountClosed {}));
+        assert_eq!(event.aggregate_type(), "account");
+        assert_eq!(event.full_name(), "tributary.bank.account.AccountClosed");
+        let event = BankEvent::from(TransferEvent::from(TransferCompleted {}));
+        assert_eq!(event.aggregate_type(), "transfer");
+    }
+
+    #[test]
+    fn a_wrapped_command_names_its_aggregate_type_and_encodes_like_its_record() {
+        let command = BankCommand::from(AccountCommand::from(CloseAccount {}));
+        assert_eq!(command.aggregate_type(), "account");
+        let codec = Codec::single_object();
+        assert_eq!(
+            command.encode(&codec).unwrap(),
+            codec.encode(&CloseAccount {}).unwrap()
+        );
+        let command = BankCommand::from(TransferCommand::from(CompleteTransfer {}));
+        assert_eq!(command.aggregate_type(), "transfer");
+        assert_eq!(
+            command.full_name(),
+            "tributary.bank.transfer.CompleteTransfer"
+        );
+    }
+
+    #[test]
+    fn currency_codes_are_three_upper_case_ascii_letters() {
+        assert!(is_currency_code("EUR"));
+        for bad in ["eur", "EU", "EURO", "E1R", "", "ÉUR"] {
+            assert!(!is_currency_code(bad), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,159 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # variables here are used by the scripts that source this
+# Shared helpers for the local-infrastructure scripts. Source it, don't run it:
+#
+#   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Every script sets LOG_TAG (e.g. "postgres") so its messages read
+# "==> postgres: starting cluster 15/main". All messages go to stderr, so a
+# script's stdout stays free for values meant for the caller.
+
+# Repository root (the parent of scripts/).
+TRIBUTARY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export TRIBUTARY_ROOT
+
+# Everything this project downloads, builds or keeps between runs lives here.
+TRIBUTARY_CACHE="${TRIBUTARY_CACHE:-$HOME/.cache/tributary}"
+export TRIBUTARY_CACHE
+
+# ---- Kafka (Tansu broker) -------------------------------------------------
+KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
+TANSU_FEATURES="${TANSU_FEATURES:-dynostore,libsql}"
+TANSU_ROOT="${TANSU_ROOT:-$TRIBUTARY_CACHE/tansu}"
+TANSU_BIN="${TANSU_BIN:-$TANSU_ROOT/bin/tansu}"
+TANSU_DATA="${TANSU_DATA:-$TRIBUTARY_CACHE/tansu-data}"
+TANSU_PID_FILE="$TANSU_DATA/tansu.pid"
+TANSU_LOG="$TANSU_DATA/tansu.log"
+TANSU_CLUSTER_ID="${TANSU_CLUSTER_ID:-tributary}"
+TRIBUTARY_TOPIC_PREFIX="${TRIBUTARY_TOPIC_PREFIX:-tributary}"
+TRIBUTARY_PARTITIONS="${TRIBUTARY_PARTITIONS:-8}"
+
+# ---- PostgreSQL -----------------------------------------------------------
+PG_HOST="${PG_HOST:-127.0.0.1}"
+PG_PORT="${PG_PORT:-5432}"
+PG_DEFAULT_URL="postgres://postgres@${PG_HOST}:${PG_PORT}/postgres"
+PG_DATABASES=(tributary tributary_test)
+
+LOG_TAG="${LOG_TAG:-tributary}"
+
+log() {
+  printf '==> %s: %s\n' "$LOG_TAG" "$*" >&2
+}
+
+warn() {
+  printf '==> %s: WARNING: %s\n' "$LOG_TAG" "$*" >&2
+}
+
+die() {
+  printf '==> %s: ERROR: %s\n' "$LOG_TAG" "$*" >&2
+  exit 1
+}
+
+have() {
+  command -v "$1" >/dev/null 2>&1
+}
+
+# run_logged CMD...: print the command, then run it.
+run_logged() {
+  log "\$ $*"
+  "$@"
+}
+
+# apt_install PKG...: install Debian packages, running `apt-get update` once
+# per process first.
+_TRIBUTARY_APT_UPDATED=""
+apt_install() {
+  have apt-get || die "need to install '$*' but apt-get is not available; install it by hand"
+  if [[ "$(id -u)" -ne 0 ]]; then
+    die "need to install '$*' with apt-get but not running as root; install it by hand"
+  fi
+  if [[ -z "$_TRIBUTARY_APT_UPDATED" ]]; then
+    run_logged apt-get update -qq
+    _TRIBUTARY_APT_UPDATED=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  run_logged apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...
+#
+# Polls COMMAND (every 0.5s) until it succeeds, for at most SECONDS. On
+# timeout, fails naming DESCRIPTION. Optional environment:
+#   WAIT_LOG=FILE  a log to name (and print the tail of) on failure
+#   WAIT_PID=PID   a process that must stay alive: fail at once if it exits
+wait_for() {
+  local seconds="$1" what="$2"
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  local logfile="${WAIT_LOG:-}" pid="${WAIT_PID:-}"
+  log "waiting up to ${seconds}s for $what"
+  while true; do
+    if "$@" >/dev/null 2>&1; then
+      log "$what is up"
+      return 0
+    fi
+    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+      _wait_for_fail "$what exited before it came up" "$logfile"
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      _wait_for_fail "$what did not come up within ${seconds}s" "$logfile"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+_wait_for_fail() {
+  local msg="$1" logfile="$2"
+  if [[ -n "$logfile" ]]; then
+    printf '==> %s: ERROR: %s; its log is %s\n' "$LOG_TAG" "$msg" "$logfile" >&2
+    if [[ -f "$logfile" ]]; then
+      printf -- '---- last 40 lines of %s ----\n' "$logfile" >&2
+      tail -n 40 "$logfile" >&2 || true
+      printf -- '---- end of %s ----\n' "$logfile" >&2
+    fi
+  else
+    printf '==> %s: ERROR: %s\n' "$LOG_TAG" "$msg" >&2
+  fi
+}
+
+# tcp_open HOST PORT: true when HOST:PORT accepts a TCP connection (2s max).
+tcp_open() {
+  local host="$1" port="$2"
+  host="${host#[}"
+  host="${host%]}"
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$host" "$port" 2>/dev/null
+}
+
+# kafka_api_versions HOST PORT: true when HOST:PORT answers a Kafka
+# ApiVersions v0 request (correlation id 1) with error code 0. A real protocol
+# check that needs nothing but bash.
+kafka_api_versions() {
+  local host="$1" port="$2"
+  host="${host#[}"
+  host="${host%]}"
+  local reply
+  # Request: size=12 | api_key=18 | api_version=0 | correlation_id=1 |
+  # client_id="tb" (int16 length 2). Reply starts: size(4) correlation_id(4)
+  # error_code(2).
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  reply="$(timeout 3 bash -c '
+    exec 3<>"/dev/tcp/$1/$2" || exit 1
+    printf "\x00\x00\x00\x0c\x00\x12\x00\x00\x00\x00\x00\x01\x00\x02tb" >&3
+    head -c 10 <&3 | od -An -tx1 | tr -d " \n"
+  ' _ "$host" "$port" 2>/dev/null)" || return 1
+  [[ "${#reply}" -eq 20 && "${reply:8:12}" == "000000010000" ]]
+}
+
+# find_cargo: make sure `cargo` is on PATH (rustup puts it in ~/.cargo/bin,
+# which non-login shells such as CI's may not have on PATH).
+find_cargo() {
+  if ! have cargo && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  have cargo
+}

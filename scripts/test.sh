@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Tributary's test command: sets up everything the tests need, then runs
+#   cargo fmt --all --check
+#   cargo clippy --workspace --all-targets -- -D warnings
+#   cargo test --workspace [ARGS...]
+#
+#   scripts/test.sh [extra cargo test args...]
+#
+# Set-up, all idempotent and fast once done (works on a brand-new machine):
+#   1. Python venv for interop tests      (scripts/python-env.sh)
+#   2. PostgreSQL + test databases         (scripts/postgres.sh start)
+#   3. Tansu Kafka broker + topics         (scripts/kafka.sh install/start/topics;
+#                                           the first install builds tansu, ~10-15 min)
+# The tests then see:
+#   KAFKA_BOOTSTRAP_SERVERS  yours if set, else 127.0.0.1:$KAFKA_PORT (9092)
+#   DATABASE_URL             yours if set, else postgres://postgres@127.0.0.1:5432/tributary_test
+#   TRIBUTARY_PYTHON         the venv's python (has fastavro and confluent-kafka)
+#   TRIBUTARY_BROKER_KIND, TRIBUTARY_BROKER_PAUSE, TRIBUTARY_BROKER_RESUME
+#                            for the local Tansu: its kind, and commands that
+#                            freeze and resume it (yours are kept when you give
+#                            KAFKA_BOOTSTRAP_SERVERS)
+# With KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL set, those servers are used and
+# nothing local is started for them. The broker is left running afterwards
+# (scripts/kafka.sh stop stops it).
+set -euo pipefail
+
+LOG_TAG="test"
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$TRIBUTARY_ROOT"
+
+SCRIPTS="$TRIBUTARY_ROOT/scripts"
+CALLER_KAFKA="${KAFKA_BOOTSTRAP_SERVERS:-}"
+CALLER_DB="${DATABASE_URL:-}"
+
+STEP_NAMES=()
+STEP_RESULTS=()
+CURRENT_STEP=""
+STEP_START=0
+RUN_START=$SECONDS
+
+# run_step NAME COMMAND...: run COMMAND in this shell; `set -e` ends the whole
+# run on failure, and the EXIT trap reports NAME as the step that failed.
+run_step() {
+  CURRENT_STEP="$1"
+  shift
+  STEP_START=$SECONDS
+  printf '\n' >&2
+  log "---- $CURRENT_STEP ----"
+  "$@"
+  STEP_NAMES+=("$CURRENT_STEP")
+  STEP_RESULTS+=("ok ($((SECONDS - STEP_START))s)")
+  CURRENT_STEP=""
+}
+
+summary() {
+  local rc=$?
+  if [[ -n "$CURRENT_STEP" ]]; then
+    STEP_NAMES+=("$CURRENT_STEP")
+    STEP_RESULTS+=("FAILED after $((SECONDS - STEP_START))s (exit $rc)")
+  fi
+  {
+    printf '\n==================== tributary test summary ====================\n'
+    local i
+    for i in "${!STEP_NAMES[@]}"; do
+      printf '  %-34s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}"
+    done
+    printf '  %-34s %s\n' "KAFKA_BOOTSTRAP_SERVERS" "${KAFKA_BOOTSTRAP_SERVERS:-(not set yet)}"
+    printf '  %-34s %s\n' "DATABASE_URL" "$(sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"${DATABASE_URL:-(not set yet)}")"
+    printf '  %-34s %s\n' "TRIBUTARY_PYTHON" "${TRIBUTARY_PYTHON:-(not set yet)}"
+    if [[ -z "$CALLER_KAFKA" && -f "$TANSU_PID_FILE" ]]; then
+      printf '  %-34s %s\n' "broker" "tansu left running (pid $(cat "$TANSU_PID_FILE" 2>/dev/null), 127.0.0.1:$KAFKA_PORT); stop: scripts/kafka.sh stop"
+    fi
+    if ((rc == 0)); then
+      printf 'RESULT: all steps ok in %ss\n' "$((SECONDS - RUN_START))"
+    else
+      printf 'RESULT: FAILED at step "%s" after %ss (exit %s)\n' "${CURRENT_STEP:-?}" "$((SECONDS - RUN_START))" "$rc"
+    fi
+    printf '================================================================\n'
+  } >&2
+  # One plain closing line with the totals of every cargo test binary.
+  if [[ -f "$TEST_LOG" ]]; then
+    awk '/^test result:/ {
+           for (i = 2; i <= NF; i++) {
+             if ($i == "passed;") passed += $(i - 1)
+             if ($i == "failed;") failed += $(i - 1)
+             if ($i == "ignored;") skipped += $(i - 1)
+           }
+         }
+         END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, skipped }' "$TEST_LOG"
+  fi
+}
+TEST_LOG="$TRIBUTARY_CACHE/cargo-test.log"
+rm -f "$TEST_LOG"
+trap summary EXIT
+
+# cargo test, its output also kept in $TEST_LOG for the totals line.
+cargo_test() {
+  mkdir -p "$TRIBUTARY_CACHE"
+  cargo test --workspace "$@" 2>&1 | tee "$TEST_LOG"
+}
+
+python_env() {
+  TRIBUTARY_PYTHON="$(bash "$SCRIPTS/python-env.sh" | tail -n 1)"
+  [[ -x "$TRIBUTARY_PYTHON" ]] || die "python-env.sh gave no python ('$TRIBUTARY_PYTHON')"
+  export TRIBUTARY_PYTHON
+}
+
+cargo_tools() {
+  find_cargo || die "cargo not found (neither on PATH nor in ~/.cargo/bin): install a Rust toolchain (rustup)"
+  log "$(cargo --version)"
+  cargo fmt --version >/dev/null 2>&1 || die "cargo fmt is missing: rustup component add rustfmt"
+  cargo clippy --version >/dev/null 2>&1 || die "cargo clippy is missing: rustup component add clippy"
+}
+
+# Put ~/.cargo/bin on PATH before anything needs cargo (kafka.sh install too).
+find_cargo || true
+
+run_step "python env" python_env
+run_step "postgres" bash "$SCRIPTS/postgres.sh" start
+run_step "kafka install" bash "$SCRIPTS/kafka.sh" install
+run_step "kafka start" bash "$SCRIPTS/kafka.sh" start
+run_step "kafka topics" bash "$SCRIPTS/kafka.sh" topics
+
+export KAFKA_BOOTSTRAP_SERVERS="${CALLER_KAFKA:-127.0.0.1:$KAFKA_PORT}"
+if [[ -z "$CALLER_KAFKA" ]]; then
+  # The broker tests need to know what they run against: the capability test
+  # expects Tansu's documented gaps, and the forced-retry test freezes the
+  # broker process it started.
+  export TRIBUTARY_BROKER_KIND=tansu
+  broker_pid="$(cat "$TANSU_PID_FILE")"
+  export TRIBUTARY_BROKER_PAUSE="kill -STOP $broker_pid"
+  export TRIBUTARY_BROKER_RESUME="kill -CONT $broker_pid"
+fi
+export DATABASE_URL="${CALLER_DB:-postgres://postgres@127.0.0.1:$PG_PORT/tributary_test}"
+log "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS"
+log "DATABASE_URL=$(sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"$DATABASE_URL")"
+log "TRIBUTARY_PYTHON=$TRIBUTARY_PYTHON"
+
+run_step "cargo toolchain" cargo_tools
+run_step "cargo fmt --all --check" cargo fmt --all --check
+run_step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+run_step "cargo test --workspace${*:+ $*}" cargo_test "$@"
