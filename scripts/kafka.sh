@@ -166,7 +166,7 @@ check_external() {
   fi
 }
 
-cmd_start() {
+start_broker() {
   if [[ "$MODE" == external ]]; then
     log "KAFKA_BOOTSTRAP_SERVERS is set ($KAFKA_BOOTSTRAP_SERVERS): starting nothing"
     check_external
@@ -240,6 +240,29 @@ cmd_start() {
   [[ -n "$pid" ]] || die "tansu did not write its pid file $TANSU_PID_FILE; its log is $TANSU_LOG"
   WAIT_LOG="$TANSU_LOG" WAIT_PID="$pid" wait_for "$START_TIMEOUT" "tansu on $KAFKA_HOST:$KAFKA_PORT (pid $pid)" broker_ready
   log "tansu is running (pid $pid); it keeps running after this script: stop it with scripts/kafka.sh stop"
+}
+
+# Tansu 0.6.0's SQLite schema has no index on `header` (looked up once per fetched
+# record, so every fetch scans all headers ever written) nor on `watermark`: the
+# broker slows to a halt as topics fill up. The indexes change no behaviour, only
+# the query plans; they are added once the broker has created its schema.
+index_storage() {
+  [[ "$MODE" == local ]] || return 0
+  have python3 || die "python3 is needed to add the missing indexes to Tansu's SQLite storage"
+  log "making sure Tansu's storage has its missing indexes (header, watermark)"
+  (cd "$TANSU_DATA" && python3 - <<'PY'
+import sqlite3
+db = sqlite3.connect("tansu.db", timeout=60)
+db.execute("CREATE INDEX IF NOT EXISTS tributary_header_record ON header (topition, offset_id)")
+db.execute("CREATE INDEX IF NOT EXISTS tributary_watermark_topition ON watermark (topition)")
+db.commit()
+PY
+  ) || die "could not add the indexes to $TANSU_DATA/tansu.db"
+}
+
+cmd_start() {
+  start_broker
+  index_storage
 }
 
 stop_pid() {

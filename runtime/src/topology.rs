@@ -159,7 +159,17 @@ impl Topology {
         &self,
         observed: &BTreeMap<String, i32>,
     ) -> Result<(), TopologyError> {
-        let topics = self.topics();
+        self.check_topics(observed, |_| true)
+    }
+
+    /// Like [`Topology::check_partition_counts`], for the topics `uses` selects (a service
+    /// checks the topics it reads and writes).
+    pub fn check_topics(
+        &self,
+        observed: &BTreeMap<String, i32>,
+        uses: impl Fn(&TopicSpec) -> bool,
+    ) -> Result<(), TopologyError> {
+        let topics: Vec<TopicSpec> = self.topics().into_iter().filter(|t| uses(t)).collect();
         let missing: Vec<String> = topics
             .iter()
             .filter(|topic| !observed.contains_key(&topic.name))

@@ -8,6 +8,10 @@
 // Test support: a panic is how a failed set-up step reports itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bank_events;
+pub mod pipeline;
+pub mod process;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};

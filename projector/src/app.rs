@@ -1,0 +1,200 @@
+//! `projector run`: wires the parts together — database, topics, metrics, dead-letter and
+//! marker producers, the consumer thread with its workers, and the HTTP server — and stops
+//! them in order on SIGTERM or SIGINT.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::FutureProducer;
+use tributary_runtime::http::{self, Readiness};
+use tributary_runtime::kafka::{KafkaSettings, admin};
+use tributary_runtime::topology::TopicSpec;
+use tributary_runtime::{Shutdown, Topology};
+use tributary_schemas::Codec;
+
+use crate::config::ProjectorConfig;
+use crate::consumer::{ConsumerCommands, ConsumerThread, ProjectorContext};
+use crate::dead_letters::DeadLetterPublisher;
+use crate::markers::Markers;
+use crate::metrics::ProjectorMetrics;
+use crate::projection::{SourceTopic, bank_topics};
+use crate::read_api::ReadApi;
+use crate::worker::{Shared, Tuning};
+use crate::{database, store};
+
+/// Runs the bank projection until SIGTERM or SIGINT.
+pub async fn run(config: ProjectorConfig) -> anyhow::Result<()> {
+    let topology = topology(&config);
+    let topics = bank_topics(&topology);
+    run_projection(config, topology, topics).await
+}
+
+/// The pipeline's topic layout as configured.
+pub fn topology(config: &ProjectorConfig) -> Topology {
+    Topology::new(
+        &config.topic_prefix,
+        tributary_domain::bank::AGGREGATE_TYPES,
+        config.partitions,
+    )
+}
+
+/// Runs a projection of `topics` until SIGTERM or SIGINT.
+pub async fn run_projection(
+    config: ProjectorConfig,
+    topology: Topology,
+    topics: Vec<Arc<dyn SourceTopic>>,
+) -> anyhow::Result<()> {
+    let instance_id = config.instance_id();
+    let shutdown = Shutdown::new();
+    shutdown
+        .on_signals()
+        .context("cannot install signal handlers")?;
+    let readiness = Readiness::default();
+    readiness.not_ready("startup", "joining the consumer group");
+
+    let schema = &config.database.schema;
+    let pool = database::connect(
+        &config.database.database_url,
+        schema,
+        &format!("tributary-projector {instance_id}"),
+        config.db_pool_size,
+    )
+    .await?;
+    if !config.no_migrate {
+        database::migrate(&pool, schema).await?;
+    }
+
+    let kafka = KafkaSettings::from_env("127.0.0.1:9092");
+    check_topics(&config, &kafka, &topology, &topics).await?;
+
+    let metrics = Arc::new(ProjectorMetrics::new(&config.projection));
+    let producer: FutureProducer = kafka
+        .producer()?
+        .create()
+        .context("cannot create the Kafka producer for dead letters and markers")?;
+    let codec = Codec::single_object();
+    let (markers, marker_task) = Markers::start(
+        producer.clone(),
+        codec.clone(),
+        &config.projection,
+        &topology.markers(),
+        config.marker_interval(),
+        Arc::clone(&metrics),
+    );
+    let (commands, command_receiver) = ConsumerCommands::channel();
+    let shared = Arc::new(Shared {
+        projection: config.projection.clone(),
+        instance_id: instance_id.clone(),
+        pool: pool.clone(),
+        codec,
+        metrics: Arc::clone(&metrics),
+        dead_letters: DeadLetterPublisher::new(producer, &config.projection),
+        markers,
+        readiness: readiness.clone(),
+        consumer: commands,
+        notify_channel: store::progress_channel(schema),
+        tuning: Tuning {
+            batch_max_events: config.batch_max_events.max(1),
+            batch_max_wait: config.batch_max_wait(),
+            recent_command_ids: config.recent_command_ids,
+            retry_max_backoff: config.retry_max_backoff(),
+        },
+    });
+
+    let read_api = ReadApi::new(
+        pool.clone(),
+        &config.projection,
+        schema,
+        config.read_consistency_timeout(),
+    );
+    let listener_task = read_api.start(shutdown.clone()).await?;
+    let router = read_api.router().merge(http::ops_router(
+        metrics.registry().clone(),
+        readiness.clone(),
+    ));
+    let server = tokio::spawn(http::serve(config.http_addr, router, shutdown.clone()));
+
+    let context = ProjectorContext::new(
+        tokio::runtime::Handle::current(),
+        Arc::clone(&shared),
+        &topics,
+        shutdown.clone(),
+        config.shutdown_grace(),
+    );
+    let mut consumer_config = kafka.consumer(&config.group_id())?;
+    consumer_config
+        .set("statistics.interval.ms", "5000")
+        .set("client.id", format!("tributary-projector-{instance_id}"));
+    let consumer: BaseConsumer<ProjectorContext> = consumer_config
+        .create_with_context(context)
+        .context("cannot create the Kafka consumer")?;
+    let names = consumer.context().topic_names();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&names)
+        .context("cannot subscribe to the events topics")?;
+    tracing::info!(instance_id, projection = %config.projection, group = %config.group_id(), topics = ?names, http = %config.http_addr, "projector started");
+
+    let consumer_thread = std::thread::Builder::new()
+        .name("kafka-consumer".to_owned())
+        .spawn(move || ConsumerThread::new(consumer, command_receiver).run())
+        .context("cannot start the consumer thread")?;
+
+    shutdown.requested().await;
+    let grace = config.shutdown_grace() + Duration::from_secs(5);
+    let joined = tokio::time::timeout(
+        grace,
+        tokio::task::spawn_blocking(move || consumer_thread.join()),
+    )
+    .await;
+    drop(shared);
+    marker_task.abort();
+    listener_task.abort();
+    let _ = server.await;
+    match joined {
+        Ok(Ok(Ok(()))) => {
+            tracing::info!("projector stopped");
+            Ok(())
+        }
+        Ok(_) => bail!("the consumer thread failed while stopping"),
+        Err(_) => bail!("the consumer did not stop within {grace:?}"),
+    }
+}
+
+/// Checks (or, with `TOPICS_AUTO_CREATE`, creates) the topics the projection reads and
+/// writes.
+async fn check_topics(
+    config: &ProjectorConfig,
+    kafka: &KafkaSettings,
+    topology: &Topology,
+    topics: &[Arc<dyn SourceTopic>],
+) -> anyhow::Result<()> {
+    let used: Vec<String> = topics
+        .iter()
+        .flat_map(|t| {
+            [
+                t.topic().to_owned(),
+                crate::dead_letters::dead_letter_topic(t.topic()),
+            ]
+        })
+        .chain([topology.markers()])
+        .collect();
+    let uses = |spec: &TopicSpec| used.contains(&spec.name);
+    let admin_config = kafka.admin()?;
+    let timeout = Duration::from_secs(30);
+    if config.topics_auto_create {
+        let specs: Vec<TopicSpec> = topology.topics().into_iter().filter(|s| uses(s)).collect();
+        let created = admin::create_missing_topics(&admin_config, &specs, 1, timeout).await?;
+        for topic in created {
+            tracing::info!(topic, "created topic");
+        }
+    }
+    let observed: BTreeMap<String, i32> = admin::partition_counts(&admin_config, timeout)?;
+    topology
+        .check_topics(&observed, uses)
+        .context("the topics do not match the projection")?;
+    Ok(())
+}

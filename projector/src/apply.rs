@@ -1,0 +1,300 @@
+//! Writing a planned batch to PostgreSQL: one transaction that moves the partition's offset by
+//! compare-and-set and writes the aggregate states, the read tables and the newly parked
+//! aggregates — all of it or nothing.
+//!
+//! The offset update comes first, so a stale worker is refused before it writes anything and
+//! a new owner's claim waits for (and then sees) a batch that is committing. When the database
+//! refuses the batch for its data (a constraint or data exception), [`find_faulty_event`]
+//! replays it change by change, then event by event, inside savepoints of a transaction that
+//! is rolled back, to name the one event at fault; the caller takes it out of the plan and
+//! commits the rest.
+
+use std::collections::HashMap;
+
+use sqlx::postgres::PgPool;
+use sqlx::{Acquire, PgConnection, Row};
+use tributary_domain::{Aggregate, Versioned};
+
+use crate::database::{FailureKind, classify};
+use crate::plan::{AggregateChange, FaultyEvent, Plan, StoredAggregate};
+use crate::read_model::ReadModel;
+use crate::store::{self, Claim};
+
+/// Which partition a batch belongs to and how far it takes it.
+#[derive(Debug, Clone)]
+pub struct BatchTarget<'a> {
+    /// Projection name.
+    pub projection: &'a str,
+    /// Aggregate type of the topic.
+    pub aggregate_type: &'a str,
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// The worker's claim (epoch and the offset the batch starts from).
+    pub claim: Claim,
+    /// The offset after the batch's last record.
+    pub next_offset: i64,
+    /// The channel commits are announced on (see [`crate::store::progress_channel`]).
+    pub notify_channel: &'a str,
+}
+
+/// How a commit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// The batch and the new offset are durable.
+    Committed,
+    /// Another worker claimed the partition: nothing was written.
+    Fenced,
+}
+
+/// Loads the stored state of `ids`.
+///
+/// A state that no longer deserializes into the aggregate type (its shape changed in a way
+/// serde cannot read) is reported as a schema problem: it must be migrated or the projection
+/// rebuilt; it is never silently replaced.
+pub async fn load_stored<A: Aggregate>(
+    pool: &PgPool,
+    aggregate_type: &str,
+    ids: &[String],
+) -> Result<HashMap<String, StoredAggregate<A>>, LoadError> {
+    let rows = sqlx::query(
+        "SELECT aggregate_id, version, state::text AS state, recent_command_ids
+         FROM aggregate_state WHERE aggregate_type = $1 AND aggregate_id = ANY($2)",
+    )
+    .bind(aggregate_type)
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    let mut stored = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get("aggregate_id")?;
+        let version: i64 = row.try_get("version")?;
+        let json: String = row.try_get("state")?;
+        let state: A = serde_json::from_str(&json).map_err(|error| LoadError::State {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: id.clone(),
+            error: error.to_string(),
+        })?;
+        stored.insert(
+            id,
+            StoredAggregate {
+                versioned: Versioned {
+                    state,
+                    version: version as u64,
+                },
+                recent_command_ids: row.try_get("recent_command_ids")?,
+            },
+        );
+    }
+    Ok(stored)
+}
+
+/// Loading aggregate states failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// A stored state does not fit the aggregate type.
+    #[error(
+        "the stored state of {aggregate_type} {aggregate_id} cannot be read as the current state type ({error}): migrate the aggregate_state table or rebuild the projection"
+    )]
+    State {
+        /// Aggregate type.
+        aggregate_type: String,
+        /// Aggregate ID.
+        aggregate_id: String,
+        /// The decoder's complaint.
+        error: String,
+    },
+}
+
+/// Commits `plan` for `target` in one transaction.
+pub async fn commit<R: ReadModel>(
+    pool: &PgPool,
+    target: &BatchTarget<'_>,
+    read_model: &R,
+    plan: &Plan<R::Aggregate>,
+) -> Result<CommitOutcome, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    let advanced = store::advance(
+        &mut transaction,
+        target.projection,
+        target.topic,
+        target.partition,
+        target.claim,
+        target.next_offset,
+    )
+    .await?;
+    if !advanced {
+        transaction.rollback().await?;
+        return Ok(CommitOutcome::Fenced);
+    }
+    write_changes(&mut transaction, target, read_model, &plan.changes).await?;
+    store::park(
+        &mut transaction,
+        target.projection,
+        target.topic,
+        target.partition,
+        &plan.newly_parked,
+    )
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(target.notify_channel)
+        .bind(store::progress_payload(
+            target.projection,
+            target.topic,
+            target.partition,
+            target.next_offset,
+        ))
+        .execute(&mut *transaction)
+        .await?;
+    transaction.commit().await?;
+    Ok(CommitOutcome::Committed)
+}
+
+/// Writes aggregate states and read tables for `changes`.
+async fn write_changes<R: ReadModel>(
+    connection: &mut PgConnection,
+    target: &BatchTarget<'_>,
+    read_model: &R,
+    changes: &[AggregateChange<R::Aggregate>],
+) -> Result<(), sqlx::Error> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    write_aggregate_state(connection, target, changes).await?;
+    read_model.write(connection, changes).await
+}
+
+/// Upserts the folded state of every changed aggregate.
+async fn write_aggregate_state<A: Aggregate>(
+    connection: &mut PgConnection,
+    target: &BatchTarget<'_>,
+    changes: &[AggregateChange<A>],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<&str> = changes.iter().map(|c| c.aggregate_id.as_str()).collect();
+    let versions: Vec<i64> = changes
+        .iter()
+        .map(|c| c.after.versioned.version as i64)
+        .collect();
+    let states = changes
+        .iter()
+        .map(|c| serde_json::to_string(&c.after.versioned.state))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    // Command IDs travel as one JSON array per aggregate: Postgres arrays cannot be ragged.
+    let command_ids = changes
+        .iter()
+        .map(|c| serde_json::to_string(&c.after.recent_command_ids))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    let offsets: Vec<i64> = changes
+        .iter()
+        .map(|c| c.last_offset().unwrap_or(target.claim.next_offset))
+        .collect();
+    sqlx::query(
+        "INSERT INTO aggregate_state (aggregate_type, aggregate_id, version, state,
+                                      recent_command_ids, source_topic, source_partition,
+                                      source_offset, updated_at)
+         SELECT $1, id, version, state::jsonb,
+                ARRAY(SELECT jsonb_array_elements_text(command_ids::jsonb)),
+                $2, $3, source_offset, now()
+         FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[])
+              AS u(id, version, state, command_ids, source_offset)
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET
+             version = EXCLUDED.version, state = EXCLUDED.state,
+             recent_command_ids = EXCLUDED.recent_command_ids,
+             source_topic = EXCLUDED.source_topic, source_partition = EXCLUDED.source_partition,
+             source_offset = EXCLUDED.source_offset, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(target.aggregate_type)
+    .bind(target.topic)
+    .bind(target.partition)
+    .bind(&ids)
+    .bind(&versions)
+    .bind(&states)
+    .bind(&command_ids)
+    .bind(&offsets)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Finds the first event of `plan` the database refuses for its data, by replaying the
+/// changes one by one and then the refused change's events one prefix at a time, in
+/// savepoints of a transaction that is always rolled back. Constraints are checked at each
+/// statement rather than at commit, so deferred ones are caught too. `None` means every
+/// change was accepted on its own.
+pub async fn find_faulty_event<R: ReadModel>(
+    pool: &PgPool,
+    target: &BatchTarget<'_>,
+    read_model: &R,
+    plan: &Plan<R::Aggregate>,
+    keep_command_ids: usize,
+) -> Result<Option<FaultyEvent>, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
+        .execute(&mut *transaction)
+        .await?;
+    for (index, change) in plan.changes.iter().enumerate() {
+        let refused = try_in_savepoint(&mut transaction, target, read_model, change).await?;
+        let Some(_) = refused else { continue };
+        for event in 0..change.events.len() {
+            let prefix = AggregateChange::fold(
+                change.aggregate_id.clone(),
+                change.before.clone(),
+                change.events[..=event].to_vec(),
+                keep_command_ids,
+            );
+            let refused = try_in_savepoint(&mut transaction, target, read_model, &prefix).await?;
+            if let Some((reason, error)) = refused {
+                transaction.rollback().await?;
+                return Ok(Some(FaultyEvent {
+                    change: index,
+                    event,
+                    reason,
+                    error,
+                }));
+            }
+        }
+    }
+    transaction.rollback().await?;
+    Ok(None)
+}
+
+/// Writes one change inside a savepoint that is then rolled back; returns the data error, if
+/// the database refused it for its data. Any other error is returned as an error.
+async fn try_in_savepoint<R: ReadModel>(
+    connection: &mut PgConnection,
+    target: &BatchTarget<'_>,
+    read_model: &R,
+    change: &AggregateChange<R::Aggregate>,
+) -> Result<Option<(&'static str, String)>, sqlx::Error> {
+    let mut savepoint = connection.begin().await?;
+    let result = write_changes(
+        &mut savepoint,
+        target,
+        read_model,
+        std::slice::from_ref(change),
+    )
+    .await;
+    savepoint.rollback().await?;
+    match result {
+        Ok(()) => Ok(None),
+        Err(error) if classify(&error) == FailureKind::EventFault => {
+            Ok(Some((data_fault_label(&error), error.to_string())))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// `constraint_violation` (SQLSTATE class 23) or `data_exception` (class 22).
+pub fn data_fault_label(error: &sqlx::Error) -> &'static str {
+    let code = error.as_database_error().and_then(|e| e.code());
+    match code.as_deref().and_then(|c| c.get(..2)) {
+        Some("23") => "constraint_violation",
+        _ => "data_exception",
+    }
+}

@@ -1,0 +1,148 @@
+//! The projector's configuration: one typed struct, read from environment variables (12-factor)
+//! with a flag for each, printed with defaults by `projector --help`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use tributary_runtime::telemetry::LogFormat;
+
+/// Where the projector's tables live: all `projector` subcommands need it.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL connection URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/tributary"
+    )]
+    pub database_url: String,
+
+    /// PostgreSQL schema holding the projector's tables (created if missing).
+    #[arg(long, env = "PROJECTOR_SCHEMA", default_value = "tributary")]
+    pub schema: String,
+}
+
+/// Everything `projector run` needs. Kafka client properties beyond these come from `KAFKA_*`
+/// variables (see the README).
+#[derive(Debug, Clone, Args)]
+pub struct ProjectorConfig {
+    /// Database location.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Do not apply the SQL migrations at start-up (apply them with `projector migrate`).
+    #[arg(long, env = "PROJECTOR_NO_MIGRATE", default_value_t = false)]
+    pub no_migrate: bool,
+
+    /// Name of the projection; keys its offsets, markers and consumer group.
+    #[arg(long, env = "PROJECTOR_NAME", default_value = "bank")]
+    pub projection: String,
+
+    /// Prefix of every topic name.
+    #[arg(long, env = "TRIBUTARY_TOPIC_PREFIX", default_value = "tributary")]
+    pub topic_prefix: String,
+
+    /// Partition count of the events topics (checked against the broker at start-up).
+    #[arg(long, env = "TRIBUTARY_PARTITIONS", default_value_t = 8)]
+    pub partitions: i32,
+
+    /// Create missing topics at start-up instead of refusing to start.
+    #[arg(long, env = "TOPICS_AUTO_CREATE", default_value_t = false)]
+    pub topics_auto_create: bool,
+
+    /// Consumer group; defaults to `<prefix>.projector.<projection>`.
+    #[arg(long, env = "PROJECTOR_GROUP_ID")]
+    pub group_id: Option<String>,
+
+    /// Most events in one batch (one PostgreSQL transaction per partition).
+    #[arg(long, env = "PROJECTOR_BATCH_MAX_EVENTS", default_value_t = 2000)]
+    pub batch_max_events: usize,
+
+    /// Longest a batch waits for more events after its first, in milliseconds.
+    #[arg(long, env = "PROJECTOR_BATCH_MAX_WAIT_MS", default_value_t = 50)]
+    pub batch_max_wait_ms: u64,
+
+    /// Least time between two markers of one partition, in milliseconds (a marker is also
+    /// published whenever a partition goes idle or is revoked).
+    #[arg(long, env = "PROJECTOR_MARKER_INTERVAL_MS", default_value_t = 1000)]
+    pub marker_interval_ms: u64,
+
+    /// Command IDs kept per aggregate in the aggregate-state table, for de-duplication by
+    /// the command side.
+    #[arg(long, env = "PROJECTOR_RECENT_COMMAND_IDS", default_value_t = 32)]
+    pub recent_command_ids: usize,
+
+    /// Connections in the PostgreSQL pool.
+    #[arg(long, env = "PROJECTOR_DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: u32,
+
+    /// Longest pause between retries of a batch that failed for a transient reason, in
+    /// milliseconds (the pause doubles from 100 ms up to this).
+    #[arg(long, env = "PROJECTOR_RETRY_MAX_BACKOFF_MS", default_value_t = 10_000)]
+    pub retry_max_backoff_ms: u64,
+
+    /// Address of the HTTP server (read API, /metrics, /healthz, /readyz).
+    #[arg(long, env = "PROJECTOR_HTTP_ADDR", default_value = "0.0.0.0:8081")]
+    pub http_addr: SocketAddr,
+
+    /// Longest a read with a consistency token waits for the projection, in milliseconds.
+    #[arg(long, env = "READ_CONSISTENCY_TIMEOUT_MS", default_value_t = 5000)]
+    pub read_consistency_timeout_ms: u64,
+
+    /// Time allowed, after SIGTERM, to finish the in-flight batches, publish final markers and
+    /// leave the group, in milliseconds.
+    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 20_000)]
+    pub shutdown_grace_ms: u64,
+
+    /// Identifies this process in the offset store and in logs; defaults to
+    /// `<hostname>-<pid>`.
+    #[arg(long, env = "PROJECTOR_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+}
+
+impl ProjectorConfig {
+    /// The consumer group of the projection.
+    pub fn group_id(&self) -> String {
+        self.group_id
+            .clone()
+            .unwrap_or_else(|| format!("{}.projector.{}", self.topic_prefix, self.projection))
+    }
+
+    /// The instance ID, defaulted from the host name and process ID.
+    pub fn instance_id(&self) -> String {
+        self.instance_id.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "projector".to_owned());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+
+    /// [`ProjectorConfig::batch_max_wait_ms`] as a duration.
+    pub fn batch_max_wait(&self) -> Duration {
+        Duration::from_millis(self.batch_max_wait_ms)
+    }
+
+    /// [`ProjectorConfig::marker_interval_ms`] as a duration.
+    pub fn marker_interval(&self) -> Duration {
+        Duration::from_millis(self.marker_interval_ms)
+    }
+
+    /// [`ProjectorConfig::retry_max_backoff_ms`] as a duration.
+    pub fn retry_max_backoff(&self) -> Duration {
+        Duration::from_millis(self.retry_max_backoff_ms)
+    }
+
+    /// [`ProjectorConfig::read_consistency_timeout_ms`] as a duration.
+    pub fn read_consistency_timeout(&self) -> Duration {
+        Duration::from_millis(self.read_consistency_timeout_ms)
+    }
+
+    /// [`ProjectorConfig::shutdown_grace_ms`] as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}

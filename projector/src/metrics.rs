@@ -1,0 +1,424 @@
+//! Every metric the projector exports, owned here and nowhere else: code reports what
+//! happened through typed methods (`batch_committed`, `stale_commit_refused`, …), which update
+//! the metric and, where an operator should hear of it, write the log line too. The names are
+//! listed in [`METRIC_NAMES`] so dashboards and alert rules can be checked against them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus::{
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
+
+/// The name of every metric the projector exports.
+pub const METRIC_NAMES: &[&str] = &[
+    "tributary_projector_events_applied_total",
+    "tributary_projector_events_skipped_total",
+    "tributary_projector_dead_letters_total",
+    "tributary_projector_parked_aggregates_total",
+    "tributary_projector_batch_size",
+    "tributary_projector_batch_duration_seconds",
+    "tributary_projector_db_transaction_seconds",
+    "tributary_projector_lag_offsets",
+    "tributary_projector_lag_seconds",
+    "tributary_projector_committed_offset",
+    "tributary_projector_rebalances_total",
+    "tributary_projector_assigned_partitions",
+    "tributary_projector_stale_commits_refused_total",
+    "tributary_projector_markers_published_total",
+    "tributary_projector_transient_failures_total",
+];
+
+/// The projector's metrics, registered in one registry.
+pub struct ProjectorMetrics {
+    registry: Registry,
+    projection: String,
+    events_applied: IntCounterVec,
+    events_skipped: IntCounterVec,
+    dead_letters: IntCounterVec,
+    parked_aggregates: IntCounterVec,
+    batch_size: HistogramVec,
+    batch_duration: HistogramVec,
+    db_transaction: HistogramVec,
+    lag_offsets: IntGaugeVec,
+    lag_seconds: GaugeVec,
+    committed_offset: IntGaugeVec,
+    rebalances: IntCounterVec,
+    assigned_partitions: IntGaugeVec,
+    stale_commits_refused: IntCounterVec,
+    markers_published: IntCounterVec,
+    transient_failures: IntCounterVec,
+    /// Per partition: (high watermark, committed offset), for the offset lag.
+    positions: Mutex<HashMap<(String, i32), (i64, i64)>>,
+}
+
+impl std::fmt::Debug for ProjectorMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectorMetrics")
+            .field("projection", &self.projection)
+            .finish_non_exhaustive()
+    }
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|error| panic!("metric {name} is malformed: {error}"));
+    register(registry, name, Box::new(metric.clone()));
+    metric
+}
+
+fn int_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let metric = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|error| panic!("metric {name} is malformed: {error}"));
+    register(registry, name, Box::new(metric.clone()));
+    metric
+}
+
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .unwrap_or_else(|error| panic!("metric {name} is malformed: {error}"));
+    register(registry, name, Box::new(metric.clone()));
+    metric
+}
+
+// Metric definitions are constants of this file and each name is registered once, so these
+// panics can only fire on a programming error caught by the first test that builds metrics.
+fn register(registry: &Registry, name: &str, metric: Box<dyn prometheus::core::Collector>) {
+    registry
+        .register(metric)
+        .unwrap_or_else(|error| panic!("metric {name} cannot be registered: {error}"));
+}
+
+const SECONDS_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const SIZE_BUCKETS: [f64; 10] = [
+    1.0, 5.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
+];
+
+impl ProjectorMetrics {
+    /// Metrics of `projection` in a fresh registry.
+    pub fn new(projection: &str) -> Self {
+        let r = Registry::new();
+        let p = &["projection"];
+        let pt = &["projection", "topic"];
+        let ptp = &["projection", "topic", "partition"];
+        let ptr = &["projection", "topic", "reason"];
+        Self {
+            events_applied: counter(
+                &r,
+                METRIC_NAMES[0],
+                "Events applied to the read tables.",
+                pt,
+            ),
+            events_skipped: counter(
+                &r,
+                METRIC_NAMES[1],
+                "Records skipped without being applied (void versions, records already committed).",
+                ptr,
+            ),
+            dead_letters: counter(
+                &r,
+                METRIC_NAMES[2],
+                "Records sent to the dead-letter topic, by reason (parked: behind an earlier failure of the same aggregate).",
+                ptr,
+            ),
+            parked_aggregates: counter(
+                &r,
+                METRIC_NAMES[3],
+                "Aggregates parked behind an event that could not be applied.",
+                pt,
+            ),
+            batch_size: histogram(
+                &r,
+                METRIC_NAMES[4],
+                "Records per committed batch.",
+                p,
+                SIZE_BUCKETS.to_vec(),
+            ),
+            batch_duration: histogram(
+                &r,
+                METRIC_NAMES[5],
+                "Time from a batch's first record to its commit.",
+                p,
+                SECONDS_BUCKETS.to_vec(),
+            ),
+            db_transaction: histogram(
+                &r,
+                METRIC_NAMES[6],
+                "Duration of a batch's PostgreSQL transaction.",
+                p,
+                SECONDS_BUCKETS.to_vec(),
+            ),
+            lag_offsets: int_gauge(
+                &r,
+                METRIC_NAMES[7],
+                "Records in the partition not yet committed to the read tables.",
+                ptp,
+            ),
+            lag_seconds: {
+                let metric = GaugeVec::new(Opts::new(METRIC_NAMES[8], "Age of the newest committed record when its batch committed (0 once caught up)."), ptp)
+                    .unwrap_or_else(|error| panic!("metric lag_seconds is malformed: {error}"));
+                register(&r, METRIC_NAMES[8], Box::new(metric.clone()));
+                metric
+            },
+            committed_offset: int_gauge(
+                &r,
+                METRIC_NAMES[9],
+                "Next offset to read, as committed in PostgreSQL.",
+                ptp,
+            ),
+            rebalances: counter(
+                &r,
+                METRIC_NAMES[10],
+                "Partition assignments and revocations.",
+                &["projection", "kind"],
+            ),
+            assigned_partitions: int_gauge(
+                &r,
+                METRIC_NAMES[11],
+                "Partitions this instance owns.",
+                p,
+            ),
+            stale_commits_refused: counter(
+                &r,
+                METRIC_NAMES[12],
+                "Batches refused because another worker had claimed the partition.",
+                pt,
+            ),
+            markers_published: counter(
+                &r,
+                METRIC_NAMES[13],
+                "Committed-offset markers published.",
+                p,
+            ),
+            transient_failures: counter(
+                &r,
+                METRIC_NAMES[14],
+                "Failures that were retried (database or Kafka unavailable), by stage.",
+                &["projection", "stage"],
+            ),
+            positions: Mutex::new(HashMap::new()),
+            registry: r,
+            projection: projection.to_owned(),
+        }
+    }
+
+    /// The registry to serve on `/metrics`.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// A batch committed: `size` records, of which `applied` were applied, taking the
+    /// partition to `next_offset`.
+    pub fn batch_committed(&self, commit: &BatchCommitted<'_>) {
+        let p = self.projection.as_str();
+        let partition = commit.partition.to_string();
+        self.events_applied
+            .with_label_values(&[p, commit.topic])
+            .inc_by(commit.applied as u64);
+        self.batch_size
+            .with_label_values(&[p])
+            .observe(commit.size as f64);
+        self.batch_duration
+            .with_label_values(&[p])
+            .observe(commit.duration.as_secs_f64());
+        self.db_transaction
+            .with_label_values(&[p])
+            .observe(commit.transaction.as_secs_f64());
+        self.committed_offset
+            .with_label_values(&[p, commit.topic, &partition])
+            .set(commit.next_offset);
+        self.lag_seconds
+            .with_label_values(&[p, commit.topic, &partition])
+            .set(commit.age.as_secs_f64());
+        self.update_position(
+            commit.topic,
+            commit.partition,
+            None,
+            Some(commit.next_offset),
+        );
+    }
+
+    /// The partition's high watermark, from the consumer's statistics.
+    pub fn high_watermark(&self, topic: &str, partition: i32, high: i64) {
+        self.update_position(topic, partition, Some(high), None);
+    }
+
+    fn update_position(
+        &self,
+        topic: &str,
+        partition: i32,
+        high: Option<i64>,
+        committed: Option<i64>,
+    ) {
+        let mut positions = self
+            .positions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = positions
+            .entry((topic.to_owned(), partition))
+            .or_insert((0, 0));
+        if let Some(high) = high {
+            entry.0 = high;
+        }
+        if let Some(committed) = committed {
+            entry.1 = committed;
+        }
+        let lag = (entry.0 - entry.1).max(0);
+        let partition = partition.to_string();
+        let labels = [self.projection.as_str(), topic, partition.as_str()];
+        self.lag_offsets.with_label_values(&labels).set(lag);
+        if lag == 0 {
+            self.lag_seconds.with_label_values(&labels).set(0.0);
+        }
+    }
+
+    /// `count` records were skipped for `reason`.
+    pub fn skipped(&self, topic: &str, reason: &str, count: usize) {
+        if count > 0 {
+            self.events_skipped
+                .with_label_values(&[&self.projection, topic, reason])
+                .inc_by(count as u64);
+        }
+    }
+
+    /// A record went to the dead-letter topic.
+    pub fn dead_lettered(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        reason: &str,
+        error: &str,
+    ) {
+        self.dead_letters
+            .with_label_values(&[&self.projection, topic, reason])
+            .inc();
+        tracing::warn!(projection = %self.projection, topic, partition, offset, reason, error, "record sent to the dead-letter topic");
+    }
+
+    /// An aggregate was parked.
+    pub fn aggregate_parked(&self, topic: &str, aggregate_id: &str, offset: i64, reason: &str) {
+        self.parked_aggregates
+            .with_label_values(&[&self.projection, topic])
+            .inc();
+        tracing::warn!(projection = %self.projection, topic, aggregate_id, offset, reason, "aggregate parked: its later events go to the dead-letter topic until an operator releases it");
+    }
+
+    /// A batch was refused because another worker claimed the partition.
+    pub fn stale_commit_refused(&self, topic: &str, partition: i32, epoch: i64, holder: &str) {
+        self.stale_commits_refused
+            .with_label_values(&[&self.projection, topic])
+            .inc();
+        tracing::warn!(projection = %self.projection, topic, partition, epoch, holder, "stale batch refused: another worker claimed the partition; nothing was written");
+    }
+
+    /// Partitions were assigned or revoked.
+    pub fn rebalanced(&self, kind: &str, partitions: usize, assigned_now: usize) {
+        self.rebalances
+            .with_label_values(&[&self.projection, kind])
+            .inc();
+        self.assigned_partitions
+            .with_label_values(&[&self.projection])
+            .set(assigned_now as i64);
+        tracing::info!(projection = %self.projection, kind, partitions, assigned_now, "rebalance");
+    }
+
+    /// A marker was published.
+    pub fn marker_published(&self) {
+        self.markers_published
+            .with_label_values(&[&self.projection])
+            .inc();
+    }
+
+    /// Something failed and will be retried.
+    pub fn transient_failure(&self, stage: &str, error: &str, retry_in: Duration) {
+        self.transient_failures
+            .with_label_values(&[&self.projection, stage])
+            .inc();
+        tracing::warn!(projection = %self.projection, stage, error, retry_in_ms = retry_in.as_millis() as u64, "failed; retrying");
+    }
+}
+
+/// What [`ProjectorMetrics::batch_committed`] records.
+#[derive(Debug, Clone)]
+pub struct BatchCommitted<'a> {
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// Records in the batch.
+    pub size: usize,
+    /// Events applied.
+    pub applied: usize,
+    /// New committed offset.
+    pub next_offset: i64,
+    /// First record to commit.
+    pub duration: Duration,
+    /// The transaction alone.
+    pub transaction: Duration,
+    /// Age of the newest record at commit.
+    pub age: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_name_is_exported() {
+        let metrics = ProjectorMetrics::new("p");
+        metrics.batch_committed(&BatchCommitted {
+            topic: "t",
+            partition: 0,
+            size: 1,
+            applied: 1,
+            next_offset: 1,
+            duration: Duration::ZERO,
+            transaction: Duration::ZERO,
+            age: Duration::ZERO,
+        });
+        metrics.skipped("t", "stale_version", 1);
+        metrics.dead_lettered("t", 0, 0, "bad_magic", "x");
+        metrics.aggregate_parked("t", "a", 0, "bad_magic");
+        metrics.stale_commit_refused("t", 0, 1, "other");
+        metrics.rebalanced("assign", 1, 1);
+        metrics.marker_published();
+        metrics.transient_failure("commit", "x", Duration::ZERO);
+        metrics.high_watermark("t", 0, 5);
+        let exported: Vec<String> = metrics
+            .registry()
+            .gather()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        for name in METRIC_NAMES {
+            assert!(
+                exported.iter().any(|e| e == name),
+                "{name} is not exported: {exported:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn offset_lag_is_high_watermark_minus_committed() {
+        let metrics = ProjectorMetrics::new("p");
+        metrics.high_watermark("t", 3, 100);
+        metrics.update_position("t", 3, None, Some(60));
+        assert_eq!(
+            metrics
+                .lag_offsets
+                .with_label_values(&["p", "t", "3"])
+                .get(),
+            40
+        );
+    }
+}

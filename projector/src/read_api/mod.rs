@@ -1,0 +1,182 @@
+//! The read API: the read tables over HTTP, with read-your-writes on request.
+//!
+//! A client that sent a command holds the consistency token the gateway returned (the event's
+//! `<topic>:<partition>:<offset>`); passing it as `?consistency=` makes the read wait, up to a
+//! bound, until the projection has committed past that event, so the answer includes the
+//! write. Reads without a token answer from the tables as they are.
+//!
+//! Modules, in the order a reader meets them:
+//! - [`token`]: the consistency token and its text form;
+//! - `progress`: what this process knows of the committed offsets, fed by PostgreSQL
+//!   LISTEN/NOTIFY, and the waiting;
+//! - `error`: the failures and their status codes;
+//! - `accounts`, `users`, `transfers`: one file per resource, each a view type, its query
+//!   and its handler;
+//! - `openapi`: `/openapi.json`, generated from the handlers and view types themselves.
+
+mod accounts;
+mod error;
+mod openapi;
+mod progress;
+pub mod token;
+mod transfers;
+mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::routing::get;
+use serde::Deserialize;
+use sqlx::postgres::PgPool;
+use tokio::task::JoinHandle;
+use tributary_runtime::Shutdown;
+use utoipa::IntoParams;
+
+use error::ApiError;
+use progress::Progress;
+
+pub use progress::ReadApiError;
+pub use token::{ConsistencyToken, TokenError};
+
+/// The routes, shared by the router and the OpenAPI document so that the two cannot differ.
+mod paths {
+    /// One account.
+    pub const ACCOUNT: &str = "/v1/accounts/{id}";
+    /// An account's money movements.
+    pub const LEDGER: &str = "/v1/accounts/{id}/ledger";
+    /// One user.
+    pub const USER: &str = "/v1/users/{id}";
+    /// The user holding an e-mail address.
+    pub const USER_BY_EMAIL: &str = "/v1/users/by-email/{email}";
+    /// One transfer.
+    pub const TRANSFER: &str = "/v1/transfers/{id}";
+    /// The OpenAPI document of the routes above.
+    pub const OPENAPI: &str = "/openapi.json";
+}
+
+/// The read API of one projection: its router, and the listener that lets reads wait for
+/// commits. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ReadApi {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: PgPool,
+    progress: Progress,
+    wait_bound: Duration,
+}
+
+impl ReadApi {
+    /// A read API over `pool`, whose connections must already use the projector's schema
+    /// (see [`crate::database::connect`]). `projection` names the rows of
+    /// `projector_offsets` that consistency tokens are checked against; `schema` gives the
+    /// channel commits are announced on; a read with a token waits at most `wait_bound`.
+    pub fn new(
+        pool: PgPool,
+        projection: impl Into<String>,
+        schema: &str,
+        wait_bound: Duration,
+    ) -> Self {
+        let progress = Progress::new(projection.into(), schema);
+        let inner = Inner {
+            pool,
+            progress,
+            wait_bound,
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The routes of the API and `/openapi.json`, to merge with the ops router.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(paths::ACCOUNT, get(accounts::get_account))
+            .route(paths::LEDGER, get(accounts::get_ledger))
+            .route(paths::USER, get(users::get_user))
+            .route(paths::USER_BY_EMAIL, get(users::get_user_by_email))
+            .route(paths::TRANSFER, get(transfers::get_transfer))
+            .route(paths::OPENAPI, get(openapi::document))
+            .with_state(self.clone())
+    }
+
+    /// Subscribes to the commit notifications and spawns the task that follows them until
+    /// `shutdown`. Once this returns, every later commit wakes the reads waiting for it. The
+    /// task holds one connection of its own (not one of the pool's) and subscribes again
+    /// whenever it is lost. Without it, a read with a token is still answered when the
+    /// token was committed before the read, but waits out its bound otherwise.
+    pub async fn start(&self, shutdown: Shutdown) -> Result<JoinHandle<()>, ReadApiError> {
+        let listener = self.inner.progress.subscribe(&self.inner.pool).await?;
+        let api = self.clone();
+        Ok(tokio::spawn(async move {
+            let inner = &api.inner;
+            inner
+                .progress
+                .run(inner.pool.clone(), listener, shutdown)
+                .await;
+        }))
+    }
+
+    /// How many reads are waiting for the projection to reach their consistency token.
+    pub fn waiting_reads(&self) -> usize {
+        self.inner.progress.waiting()
+    }
+
+    /// The pool reads are served from.
+    fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Waits until the projection has passed the token in `consistency`, if there is one.
+    async fn consistent(&self, consistency: Option<&str>) -> Result<(), ApiError> {
+        let Some(token) = consistency else {
+            return Ok(());
+        };
+        let token: ConsistencyToken = token
+            .parse()
+            .map_err(|error: TokenError| ApiError::BadRequest(error.to_string()))?;
+        let inner = &self.inner;
+        inner
+            .progress
+            .wait_past(&inner.pool, &token, inner.wait_bound)
+            .await
+    }
+}
+
+/// The query parameter every read accepts.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ConsistencyQuery {
+    /// `<topic>:<partition>:<offset>` of an event, as the command gateway returns it: the
+    /// read waits until the projection has applied that event.
+    consistency: Option<String>,
+}
+
+/// The query parameters, or a 400 naming the one that is wrong.
+fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query.map(|Query(params)| params).map_err(|rejection| {
+        ApiError::BadRequest(format!(
+            "{}; see /openapi.json for the parameters",
+            rejection.body_text()
+        ))
+    })
+}
+
+/// The SQL expression that renders a `timestamptz` column as RFC 3339 in UTC, with
+/// microseconds (PostgreSQL's precision).
+macro_rules! rfc3339 {
+    ($column:literal) => {
+        concat!(
+            "to_char(",
+            $column,
+            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS ",
+            $column
+        )
+    };
+}
+use rfc3339;

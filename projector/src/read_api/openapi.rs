@@ -1,0 +1,101 @@
+//! `/openapi.json`: the API described by the code that serves it.
+//!
+//! The document is derived from the handlers' `#[utoipa::path]` attributes, which name the
+//! same path constants the router uses, and from the view types the handlers return, so a
+//! route, a parameter or a field cannot change without the document changing with it.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use super::accounts::{self, AccountView, LedgerEntry, LedgerView};
+use super::error::{ErrorBody, NotYetConsistentBody, ServiceUnavailableBody};
+use super::transfers::{self, TransferView};
+use super::users::{self, UserView};
+
+/// The OpenAPI description of the read API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tributary read API",
+        description = "The projector's read tables. Pass `consistency=<topic>:<partition>:<offset>` (the token the command gateway returned) to read your own writes."
+    ),
+    paths(
+        accounts::get_account,
+        accounts::get_ledger,
+        users::get_user,
+        users::get_user_by_email,
+        transfers::get_transfer,
+    ),
+    components(schemas(
+        AccountView,
+        LedgerEntry,
+        LedgerView,
+        UserView,
+        TransferView,
+        ErrorBody,
+        NotYetConsistentBody,
+        ServiceUnavailableBody,
+    ))
+)]
+pub(crate) struct ApiDoc;
+
+/// Serves the document.
+pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use sqlx::postgres::PgPoolOptions;
+    use tower::ServiceExt;
+
+    use super::super::{ReadApi, paths};
+    use super::*;
+
+    /// Every API route of the router.
+    const API_ROUTES: [&str; 5] = [
+        paths::ACCOUNT,
+        paths::LEDGER,
+        paths::USER,
+        paths::USER_BY_EMAIL,
+        paths::TRANSFER,
+    ];
+
+    #[test]
+    fn the_document_lists_every_route_and_nothing_else() {
+        let document = ApiDoc::openapi();
+        let mut listed: Vec<&str> = document.paths.paths.keys().map(String::as_str).collect();
+        let mut routes = API_ROUTES.to_vec();
+        listed.sort_unstable();
+        routes.sort_unstable();
+        assert_eq!(listed, routes);
+        for path in document.paths.paths.values() {
+            assert!(path.get.is_some(), "every route is a GET");
+        }
+    }
+
+    /// Asks the router for every path of the document (with sample values for the
+    /// parameters) and checks each is served by a handler, not by the router's fallback: with
+    /// no database behind the pool, a handler answers 503 with a JSON error.
+    #[tokio::test]
+    async fn the_router_serves_every_documented_path() {
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_millis(200))
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let router = ReadApi::new(pool, "bank", "nowhere", Duration::ZERO).router();
+        for path in ApiDoc::openapi().paths.paths.keys() {
+            let uri = path.replace("{id}", "x-1").replace("{email}", "a%40b.c");
+            let request = Request::get(&uri).body(Body::empty()).unwrap();
+            let response = router.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        }
+        let request = Request::get(paths::OPENAPI).body(Body::empty()).unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}

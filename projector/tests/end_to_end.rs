@@ -1,0 +1,141 @@
+//! The projector as a separate process against the real broker and PostgreSQL: tens of
+//! thousands of events across thousands of aggregates land in the read tables exactly as an
+//! independent fold of the produced events says, the offsets reach the partitions' ends, the
+//! markers announce them, and the consumer group's offsets show zero lag.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tributary_schemas::Codec;
+use tributary_schemas::protocol::ProjectionMarker;
+use tributary_tests::bank_events::{AccountWorkload, RawRecord, assert_tables_match, produce};
+use tributary_tests::pipeline::{TestPipeline, committed, wait_for_catch_up};
+use tributary_tests::process::ServiceProcess;
+use tributary_tests::{BROKER_TIMEOUT, consumer, producer, unique_name, wait_until};
+
+const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
+
+fn start_projector(pipeline: &TestPipeline, extra: &[(&str, &str)]) -> ServiceProcess {
+    let mut env = pipeline.projector_env();
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    ServiceProcess::start(
+        "projector",
+        PROJECTOR,
+        &["run"],
+        &env,
+        "PROJECTOR_HTTP_ADDR",
+    )
+}
+
+/// The latest marker per key on the pipeline's markers topic.
+fn latest_markers(pipeline: &TestPipeline, wanted: usize) -> BTreeMap<String, ProjectionMarker> {
+    let reader = consumer(&unique_name("markers"), &[]);
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(&pipeline.topology.markers(), 0, Offset::Beginning)
+        .unwrap();
+    reader.assign(&assignment).unwrap();
+    let mut latest = BTreeMap::new();
+    let codec = Codec::single_object();
+    wait_until(BROKER_TIMEOUT, "a marker for every partition", || {
+        while let Some(message) = reader.poll(Duration::from_millis(200)) {
+            let message = message.unwrap();
+            let marker: ProjectionMarker = codec.decode_record(message.payload().unwrap()).unwrap();
+            latest.insert(marker.key(), marker);
+        }
+        latest.len() >= wanted
+    });
+    latest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_thousand_events_across_two_thousand_accounts_land_exactly_once() {
+    let pipeline = TestPipeline::create("e2e", 8).await;
+    let topic = pipeline.topology.events("account");
+    let workload = AccountWorkload::generate(&pipeline.prefix, 2_000, 50_000, 7);
+    let records: Vec<RawRecord> = workload.events.iter().map(RawRecord::of).collect();
+    produce(&producer(&[]), &topic, &records).await;
+
+    let mut projector = start_projector(&pipeline, &[]);
+    projector.wait_ready(Duration::from_secs(60)).await;
+    let ends = pipeline.end_offsets(&topic);
+    assert_eq!(ends.values().sum::<i64>(), 50_000);
+    let pool = pipeline.pool().await;
+    wait_for_catch_up(&pool, "bank", &topic, &ends, Duration::from_secs(300)).await;
+
+    assert_tables_match(&pool, &workload).await;
+    let offsets = committed(&pool, "bank").await;
+    for (partition, end) in &ends {
+        assert_eq!(
+            offsets.get(&(topic.clone(), *partition)),
+            Some(end),
+            "partition {partition}"
+        );
+    }
+    let states: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM aggregate_state WHERE aggregate_type = 'account'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(states as usize, workload.accounts.len());
+    assert_eq!(
+        projector
+            .metric("tributary_projector_events_applied_total")
+            .await,
+        50_000.0
+    );
+
+    // Markers: the final offset of every partition.
+    let markers = latest_markers(&pipeline, 8);
+    for (partition, end) in &ends {
+        let key = format!("bank/{topic}/{partition}");
+        let marker = markers
+            .get(&key)
+            .unwrap_or_else(|| panic!("no marker {key}"));
+        assert_eq!(marker.next_offset, *end, "{key}");
+    }
+
+    // The group's committed offsets equal the ends: lag 0, as a lag tool computes it.
+    let group = format!("{}.projector.bank", pipeline.prefix);
+    let lag_tool = consumer(&group, &[]);
+    let mut wanted = TopicPartitionList::new();
+    for partition in ends.keys() {
+        wanted.add_partition(&topic, *partition);
+    }
+    let mut lag = i64::MAX;
+    wait_until(
+        BROKER_TIMEOUT,
+        "group offsets at the partitions' ends",
+        || {
+            let committed = lag_tool
+                .committed_offsets(wanted.clone(), BROKER_TIMEOUT)
+                .unwrap();
+            lag = committed
+                .elements()
+                .iter()
+                .map(|e| match e.offset() {
+                    Offset::Offset(offset) => ends[&e.partition()] - offset,
+                    _ => ends[&e.partition()],
+                })
+                .sum();
+            lag == 0
+        },
+    );
+    drop(lag_tool);
+
+    projector.signal("TERM");
+    let code = projector.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "graceful shutdown:\n{}",
+        projector.log_tail()
+    );
+    pipeline.drop_schema(&pool).await;
+}

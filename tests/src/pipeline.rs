@@ -1,0 +1,156 @@
+//! A pipeline of its own for each test: a unique topic prefix with all the topics of the
+//! layout, and a unique PostgreSQL schema, so tests run in parallel against one broker and
+//! one database.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sqlx::postgres::PgPool;
+use tributary_runtime::Topology;
+use tributary_runtime::kafka::admin;
+use tributary_runtime::kafka::offsets::end_offsets;
+
+use crate::{BROKER_TIMEOUT, consumer, database_url, kafka, unique_name};
+
+/// Topics and a schema that belong to one test.
+#[derive(Debug, Clone)]
+pub struct TestPipeline {
+    /// Topic prefix, unique to the test.
+    pub prefix: String,
+    /// PostgreSQL schema, unique to the test.
+    pub schema: String,
+    /// The topic layout under the prefix.
+    pub topology: Topology,
+}
+
+impl TestPipeline {
+    /// Creates every topic of the bank layout under a fresh prefix, with `partitions`
+    /// partitions for commands and events.
+    pub async fn create(name: &str, partitions: i32) -> Self {
+        let prefix = unique_name(name);
+        let schema = format!("t_{}", prefix.rsplit('.').next().unwrap_or_default());
+        let topology = Topology::new(&prefix, tributary_domain::bank::AGGREGATE_TYPES, partitions);
+        let config = kafka().admin().expect("admin client configuration");
+        admin::create_missing_topics(&config, &topology.topics(), 1, BROKER_TIMEOUT)
+            .await
+            .unwrap_or_else(|error| panic!("creating the topics of {prefix}: {error}"));
+        crate::wait_until(BROKER_TIMEOUT, "the test's topics in metadata", || {
+            admin::partition_counts(&config, BROKER_TIMEOUT)
+                .map(|counts| topology.check_partition_counts(&counts).is_ok())
+                .unwrap_or(false)
+        });
+        Self {
+            prefix,
+            schema,
+            topology,
+        }
+    }
+
+    /// Environment for a projector process of this pipeline.
+    pub fn projector_env(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "KAFKA_BOOTSTRAP_SERVERS".to_owned(),
+                kafka().bootstrap_servers().to_owned(),
+            ),
+            ("DATABASE_URL".to_owned(), database_url()),
+            ("PROJECTOR_SCHEMA".to_owned(), self.schema.clone()),
+            ("TRIBUTARY_TOPIC_PREFIX".to_owned(), self.prefix.clone()),
+            (
+                "TRIBUTARY_PARTITIONS".to_owned(),
+                self.topology.partitions().to_string(),
+            ),
+            ("LOG_FORMAT".to_owned(), "text".to_owned()),
+        ]
+    }
+
+    /// A pool on the test's schema (created if missing).
+    pub async fn pool(&self) -> PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(
+                database_url()
+                    .parse::<sqlx::postgres::PgConnectOptions>()
+                    .expect("DATABASE_URL parses")
+                    .options([("search_path", self.schema.as_str())]),
+            )
+            .await
+            .expect("connect to the test database")
+    }
+
+    /// The end offset of every partition of `topic`.
+    pub fn end_offsets(&self, topic: &str) -> BTreeMap<i32, i64> {
+        let probe = consumer(&unique_name("probe"), &[]);
+        let ends = end_offsets(&probe, topic, 0..self.topology.partitions(), BROKER_TIMEOUT)
+            .expect("end offsets");
+        ends.into_iter()
+            .enumerate()
+            .map(|(partition, end)| (partition as i32, end))
+            .collect()
+    }
+
+    /// Drops the test's schema.
+    pub async fn drop_schema(&self, pool: &PgPool) {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            self.schema
+        )))
+        .execute(pool)
+        .await;
+    }
+}
+
+/// The committed offsets of `projection` in the test schema: (topic, partition) → next offset.
+pub async fn committed(pool: &PgPool, projection: &str) -> BTreeMap<(String, i32), i64> {
+    sqlx::query_as::<_, (String, i32, i64)>(
+        "SELECT topic, partition, next_offset FROM projector_offsets WHERE projection = $1",
+    )
+    .bind(projection)
+    .fetch_all(pool)
+    .await
+    .map(|rows| rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
+    .unwrap_or_default()
+}
+
+/// Waits until `projection` has committed every partition of `topic` up to `ends`.
+pub async fn wait_for_catch_up(
+    pool: &PgPool,
+    projection: &str,
+    topic: &str,
+    ends: &BTreeMap<i32, i64>,
+    timeout: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let committed = committed(pool, projection).await;
+        let behind: Vec<String> = ends
+            .iter()
+            .filter(|(partition, end)| {
+                **end > 0
+                    && committed
+                        .get(&(topic.to_owned(), **partition))
+                        .copied()
+                        .unwrap_or(0)
+                        < **end
+            })
+            .map(|(partition, end)| {
+                format!(
+                    "partition {partition}: {} of {end}",
+                    committed
+                        .get(&(topic.to_owned(), *partition))
+                        .copied()
+                        .unwrap_or(0)
+                )
+            })
+            .collect();
+        if behind.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the projection did not catch up on {topic} within {timeout:?}: {}",
+            behind.join(", ")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
