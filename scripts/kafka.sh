@@ -22,7 +22,8 @@
 #
 # Knobs: KAFKA_PORT (9092), TRIBUTARY_TOPIC_PREFIX (tributary),
 # TRIBUTARY_PARTITIONS (8), TANSU_START_TIMEOUT (60s), TANSU_INSTALL_TIMEOUT
-# (3600s), TANSU_LOG_LEVEL (RUST_LOG for the broker, default warn).
+# (3600s), TANSU_LOG_LEVEL (RUST_LOG for the broker, default warn),
+# TANSU_MAX_DATA_MB (2048: larger broker data is wiped at start).
 set -euo pipefail
 
 LOG_TAG=kafka
@@ -260,7 +261,21 @@ PY
   ) || die "could not add the indexes to $TANSU_DATA/tansu.db"
 }
 
+# Test topics are never deleted (see above), so the local broker's data only
+# grows; past TANSU_MAX_DATA_MB (default 2048) it is wiped before starting, so
+# that long-lived machines stay fast.
+wipe_if_large() {
+  [[ "$MODE" == local && -d "$TANSU_DATA" ]] || return 0
+  local size_mb
+  size_mb="$(du -sm "$TANSU_DATA" | cut -f1)"
+  ((size_mb > ${TANSU_MAX_DATA_MB:-2048})) || return 0
+  log "broker data is ${size_mb} MB (over TANSU_MAX_DATA_MB=${TANSU_MAX_DATA_MB:-2048}): stopping the broker and starting from empty storage"
+  cmd_stop
+  rm -rf "$TANSU_DATA"
+}
+
 cmd_start() {
+  wipe_if_large
   start_broker
   index_storage
 }

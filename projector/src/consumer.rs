@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
@@ -258,6 +258,13 @@ impl ProjectorContext {
 
 impl ClientContext for ProjectorContext {
     fn stats(&self, statistics: Statistics) {
+        if statistics
+            .brokers
+            .values()
+            .any(|broker| broker.state == "UP")
+        {
+            self.shared.readiness.ready("kafka");
+        }
         for (name, topic) in &statistics.topics {
             for (partition, stats) in &topic.partitions {
                 if *partition >= 0 && stats.hi_offset >= 0 {
@@ -271,9 +278,18 @@ impl ClientContext for ProjectorContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(%error, reason, "Kafka client error");
-        self.shared
-            .readiness
-            .not_ready("kafka", format!("Kafka client error: {reason}"));
+        // Most client errors are passing (a broker closed an idle connection) and librdkafka
+        // recovers from them by itself; only losing every broker makes the projector unable
+        // to work. The statistics callback marks it ready again once a broker is up.
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown)
+        ) {
+            self.shared.readiness.not_ready(
+                "kafka",
+                format!("no Kafka broker reachable ({reason}); check KAFKA_BOOTSTRAP_SERVERS and the brokers"),
+            );
+        }
     }
 }
 
