@@ -32,6 +32,10 @@ enum Update {
         partition: i32,
         done: Option<oneshot::Sender<()>>,
     },
+    Forget {
+        topic: String,
+        partition: i32,
+    },
 }
 
 /// Handle to the marker publisher task.
@@ -83,6 +87,15 @@ impl Markers {
         });
     }
 
+    /// Drops what is known of the partition without publishing it: the partition was claimed
+    /// by another worker, whose markers are the newer truth.
+    pub fn forget(&self, topic: &str, partition: i32) {
+        let _ = self.updates.send(Update::Forget {
+            topic: topic.to_owned(),
+            partition,
+        });
+    }
+
     /// Publishes the partition's latest marker now and waits until the broker has it (the
     /// partition is being revoked or the process is stopping).
     pub async fn flush_and_wait(&self, topic: &str, partition: i32) {
@@ -127,6 +140,9 @@ impl Publisher {
                         let entry = self.partitions.entry((topic, partition)).or_default();
                         entry.next_offset = next_offset;
                         entry.committed_at = committed_at;
+                    }
+                    Some(Update::Forget { topic, partition }) => {
+                        self.partitions.remove(&(topic, partition));
                     }
                     Some(Update::Flush { topic, partition, done }) => {
                         self.publish((topic, partition), true).await;

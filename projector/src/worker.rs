@@ -149,7 +149,13 @@ impl<R: ReadModel> Worker<R> {
             if !records.is_empty() {
                 match self.process(records).await {
                     BatchEnd::Committed => {}
-                    BatchEnd::Fenced | BatchEnd::Abandoned => break,
+                    BatchEnd::Abandoned => break,
+                    BatchEnd::Fenced => {
+                        // The new owner's markers are the truth now; ours would be older.
+                        self.shared.markers.forget(&topic, partition);
+                        tracing::info!(topic, partition, "partition lost to another worker");
+                        return;
+                    }
                 }
                 if self.setup.records.is_empty() {
                     self.shared.markers.flush(&topic, partition);
