@@ -31,13 +31,16 @@ CREATE TABLE parked_aggregates (
 );
 
 -- Each aggregate's state as the domain's `apply` folds it: the snapshot the command side
--- rebuilds from (with the events after the offset its marker announces).
+-- rebuilds from (with the events after the offset its marker announces). `recent_commands`
+-- holds the latest commands that caused its events, oldest first, as JSON objects
+-- {"command_id", "version", "offset"}, so a repeated command can be answered with the
+-- coordinates of its first outcome.
 CREATE TABLE aggregate_state (
     aggregate_type     text        NOT NULL,
     aggregate_id       text        NOT NULL,
     version            bigint      NOT NULL CHECK (version > 0),
     state              jsonb       NOT NULL,
-    recent_command_ids text[]      NOT NULL DEFAULT '{}',
+    recent_commands    jsonb       NOT NULL DEFAULT '[]',
     source_topic       text        NOT NULL,
     source_partition   integer     NOT NULL,
     source_offset      bigint      NOT NULL,

@@ -9,14 +9,12 @@
 //! is rolled back, to name the one event at fault; the caller takes it out of the plan and
 //! commits the rest.
 
-use std::collections::HashMap;
-
 use sqlx::postgres::PgPool;
-use sqlx::{Acquire, PgConnection, Row};
-use tributary_domain::{Aggregate, Versioned};
+use sqlx::{Acquire, PgConnection};
+use tributary_domain::Aggregate;
 
 use crate::database::{FailureKind, classify};
-use crate::plan::{AggregateChange, FaultyEvent, Plan, StoredAggregate};
+use crate::plan::{AggregateChange, FaultyEvent, Plan};
 use crate::read_model::ReadModel;
 use crate::store::{self, Claim};
 
@@ -46,68 +44,6 @@ pub enum CommitOutcome {
     Committed,
     /// Another worker claimed the partition: nothing was written.
     Fenced,
-}
-
-/// Loads the stored state of `ids`.
-///
-/// A state that no longer deserializes into the aggregate type (its shape changed in a way
-/// serde cannot read) is reported as a schema problem: it must be migrated or the projection
-/// rebuilt; it is never silently replaced.
-pub async fn load_stored<A: Aggregate>(
-    pool: &PgPool,
-    aggregate_type: &str,
-    ids: &[String],
-) -> Result<HashMap<String, StoredAggregate<A>>, LoadError> {
-    let rows = sqlx::query(
-        "SELECT aggregate_id, version, state::text AS state, recent_command_ids
-         FROM aggregate_state WHERE aggregate_type = $1 AND aggregate_id = ANY($2)",
-    )
-    .bind(aggregate_type)
-    .bind(ids)
-    .fetch_all(pool)
-    .await?;
-    let mut stored = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let id: String = row.try_get("aggregate_id")?;
-        let version: i64 = row.try_get("version")?;
-        let json: String = row.try_get("state")?;
-        let state: A = serde_json::from_str(&json).map_err(|error| LoadError::State {
-            aggregate_type: aggregate_type.to_owned(),
-            aggregate_id: id.clone(),
-            error: error.to_string(),
-        })?;
-        stored.insert(
-            id,
-            StoredAggregate {
-                versioned: Versioned {
-                    state,
-                    version: version as u64,
-                },
-                recent_command_ids: row.try_get("recent_command_ids")?,
-            },
-        );
-    }
-    Ok(stored)
-}
-
-/// Loading aggregate states failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The database failed.
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    /// A stored state does not fit the aggregate type.
-    #[error(
-        "the stored state of {aggregate_type} {aggregate_id} cannot be read as the current state type ({error}): migrate the aggregate_state table or rebuild the projection"
-    )]
-    State {
-        /// Aggregate type.
-        aggregate_type: String,
-        /// Aggregate ID.
-        aggregate_id: String,
-        /// The decoder's complaint.
-        error: String,
-    },
 }
 
 /// Commits `plan` for `target` in one transaction.
@@ -184,10 +120,9 @@ async fn write_aggregate_state<A: Aggregate>(
         .map(|c| serde_json::to_string(&c.after.versioned.state))
         .collect::<Result<Vec<String>, _>>()
         .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-    // Command IDs travel as one JSON array per aggregate: Postgres arrays cannot be ragged.
-    let command_ids = changes
+    let recent_commands = changes
         .iter()
-        .map(|c| serde_json::to_string(&c.after.recent_command_ids))
+        .map(|c| serde_json::to_string(&c.after.recent_commands))
         .collect::<Result<Vec<String>, _>>()
         .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
     let offsets: Vec<i64> = changes
@@ -196,16 +131,14 @@ async fn write_aggregate_state<A: Aggregate>(
         .collect();
     sqlx::query(
         "INSERT INTO aggregate_state (aggregate_type, aggregate_id, version, state,
-                                      recent_command_ids, source_topic, source_partition,
+                                      recent_commands, source_topic, source_partition,
                                       source_offset, updated_at)
-         SELECT $1, id, version, state::jsonb,
-                ARRAY(SELECT jsonb_array_elements_text(command_ids::jsonb)),
-                $2, $3, source_offset, now()
+         SELECT $1, id, version, state::jsonb, recent::jsonb, $2, $3, source_offset, now()
          FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[])
-              AS u(id, version, state, command_ids, source_offset)
+              AS u(id, version, state, recent, source_offset)
          ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET
              version = EXCLUDED.version, state = EXCLUDED.state,
-             recent_command_ids = EXCLUDED.recent_command_ids,
+             recent_commands = EXCLUDED.recent_commands,
              source_topic = EXCLUDED.source_topic, source_partition = EXCLUDED.source_partition,
              source_offset = EXCLUDED.source_offset, updated_at = EXCLUDED.updated_at",
     )
@@ -215,7 +148,7 @@ async fn write_aggregate_state<A: Aggregate>(
     .bind(&ids)
     .bind(&versions)
     .bind(&states)
-    .bind(&command_ids)
+    .bind(&recent_commands)
     .bind(&offsets)
     .execute(connection)
     .await?;

@@ -9,6 +9,8 @@
 //!   parking (pure, unit-tested);
 //! - [`apply`] and [`store`]: one transaction per batch — offset compare-and-set (the fence
 //!   against stale workers), aggregate states, read tables, parked aggregates;
+//! - [`snapshot`]: aggregates read back from `aggregate_state`, by batch or by partition (the
+//!   command side's rebuild);
 //! - [`read_model`] and [`bank`]: the trait a domain implements for its read tables, and the
 //!   bank's set-based writes; [`projection`] ties read models to topics;
 //! - [`dead_letters`] and [`markers`]: what is published after (dead letters: before) a
@@ -33,5 +35,6 @@ pub mod projection;
 pub mod read_api;
 pub mod read_model;
 pub mod record;
+pub mod snapshot;
 pub mod store;
 pub mod worker;

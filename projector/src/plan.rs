@@ -21,13 +21,24 @@ use tributary_schemas::{Codec, RecordSet};
 use crate::record::SourceRecord;
 use crate::store::ParkedAggregate;
 
-/// An aggregate as stored before the batch.
+/// An aggregate as stored in `aggregate_state`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StoredAggregate<A> {
     /// State and version.
     pub versioned: Versioned<A>,
-    /// Command IDs of its latest events, oldest first.
-    pub recent_command_ids: Vec<String>,
+    /// The commands that caused its latest events, oldest first.
+    pub recent_commands: Vec<RecentCommand>,
+}
+
+/// A command that caused one of an aggregate's events, with where that event is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecentCommand {
+    /// The command's idempotency key.
+    pub command_id: String,
+    /// The version of the event it caused.
+    pub version: u64,
+    /// The offset of that event in its partition.
+    pub offset: i64,
 }
 
 /// One event the batch applies.
@@ -69,15 +80,14 @@ impl<A: Aggregate> AggregateChange<A> {
         let mut after = before.clone();
         for applied in &events {
             after.versioned.apply(&applied.event);
-            after
-                .recent_command_ids
-                .push(applied.headers.command_id.clone());
+            after.recent_commands.push(RecentCommand {
+                command_id: applied.headers.command_id.clone(),
+                version: applied.version,
+                offset: applied.offset,
+            });
         }
-        let excess = after
-            .recent_command_ids
-            .len()
-            .saturating_sub(keep_command_ids);
-        after.recent_command_ids.drain(..excess);
+        let excess = after.recent_commands.len().saturating_sub(keep_command_ids);
+        after.recent_commands.drain(..excess);
         Self {
             aggregate_id,
             before,
@@ -476,7 +486,21 @@ mod tests {
         assert_eq!(a.after.versioned.version, 3);
         assert_eq!(a.after.versioned.state.balance, 12);
         assert_eq!(a.after.versioned.state.status, AccountStatus::Open);
-        assert_eq!(a.after.recent_command_ids, vec!["c-0", "c-2", "c-3"]);
+        let ids: Vec<&str> = a
+            .after
+            .recent_commands
+            .iter()
+            .map(|c| c.command_id.as_str())
+            .collect();
+        assert_eq!(ids, vec!["c-0", "c-2", "c-3"]);
+        assert_eq!(
+            a.after.recent_commands[2],
+            RecentCommand {
+                command_id: "c-3".into(),
+                version: 3,
+                offset: 3
+            }
+        );
         assert_eq!(a.last_offset(), Some(3));
         assert!(plan.dead_letters.is_empty() && plan.void.is_empty());
     }
@@ -486,17 +510,28 @@ mod tests {
         let mut stored = HashMap::new();
         let mut before = StoredAggregate::<Account>::default();
         before.versioned.apply(&opened());
-        before.recent_command_ids = vec!["x".into(), "y".into(), "z".into()];
+        before.recent_commands = ["x", "y", "z"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| RecentCommand {
+                command_id: (*id).into(),
+                version: 1,
+                offset: i as i64,
+            })
+            .collect();
         stored.insert("a".to_owned(), before);
         let plan = run(
             &[record(9, "a", 2, deposit(1))],
             &stored,
             &mut HashMap::new(),
         );
-        assert_eq!(
-            plan.changes[0].after.recent_command_ids,
-            vec!["y", "z", "c-9"]
-        );
+        let ids: Vec<&str> = plan.changes[0]
+            .after
+            .recent_commands
+            .iter()
+            .map(|c| c.command_id.as_str())
+            .collect();
+        assert_eq!(ids, vec!["y", "z", "c-9"]);
     }
 
     #[test]

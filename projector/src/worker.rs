@@ -18,7 +18,7 @@ use tributary_domain::Aggregate;
 use tributary_runtime::http::Readiness;
 use tributary_schemas::Codec;
 
-use crate::apply::{self, BatchTarget, CommitOutcome, LoadError};
+use crate::apply::{self, BatchTarget, CommitOutcome};
 use crate::consumer::ConsumerCommands;
 use crate::dead_letters::DeadLetterPublisher;
 use crate::markers::Markers;
@@ -26,6 +26,7 @@ use crate::metrics::{BatchCommitted, ProjectorMetrics};
 use crate::plan::{self, Plan};
 use crate::read_model::ReadModel;
 use crate::record::SourceRecord;
+use crate::snapshot::{self, LoadError};
 use crate::store::{self, Claim};
 
 /// What every worker of a process shares.
@@ -273,7 +274,8 @@ impl<R: ReadModel> Worker<R> {
         let shared = Arc::clone(&self.shared);
         let aggregate_type = <R::Aggregate as Aggregate>::TYPE;
         let ids = plan::aggregate_ids(records);
-        let stored = apply::load_stored::<R::Aggregate>(&shared.pool, aggregate_type, &ids).await?;
+        let stored =
+            snapshot::load_aggregates::<R::Aggregate>(&shared.pool, aggregate_type, &ids).await?;
         let mut parked = self.setup.parked.clone();
         let keep = shared.tuning.recent_command_ids;
         let mut plan = plan::plan(&shared.codec, records, &stored, &mut parked, keep);
