@@ -39,6 +39,14 @@ pub trait Aggregate:
     /// Folds one event into the state. Must accept every event `decide` can return from the
     /// state it is applied to; it never fails, because the event already happened.
     fn apply(&mut self, event: &Self::Event);
+
+    /// The reason, when `event` records a refusal (the `recorded` event of a [`Rejection`]),
+    /// exactly as `decide` gave it; `None` for events of accepted commands. The engine uses it
+    /// to answer a repeated command as the first one was answered.
+    fn refusal(event: &Self::Event) -> Option<String> {
+        let _ = event;
+        None
+    }
 }
 
 /// A command the domain refused.

@@ -39,6 +39,11 @@ pub struct RecentCommand {
     pub version: u64,
     /// The offset of that event in its partition.
     pub offset: i64,
+    /// Full Avro name of that event.
+    pub event_type: String,
+    /// When the event records a refusal, the reason the command was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
 }
 
 /// One event the batch applies.
@@ -84,6 +89,8 @@ impl<A: Aggregate> AggregateChange<A> {
                 command_id: applied.headers.command_id.clone(),
                 version: applied.version,
                 offset: applied.offset,
+                event_type: applied.headers.event_type.clone(),
+                refusal: A::refusal(&applied.event),
             });
         }
         let excess = after.recent_commands.len().saturating_sub(keep_command_ids);
@@ -498,7 +505,9 @@ mod tests {
             RecentCommand {
                 command_id: "c-3".into(),
                 version: 3,
-                offset: 3
+                offset: 3,
+                event_type: "tributary.bank.account.Deposited".into(),
+                refusal: None,
             }
         );
         assert_eq!(a.last_offset(), Some(3));
@@ -517,6 +526,8 @@ mod tests {
                 command_id: (*id).into(),
                 version: 1,
                 offset: i as i64,
+                event_type: "t".into(),
+                refusal: None,
             })
             .collect();
         stored.insert("a".to_owned(), before);

@@ -104,6 +104,14 @@ impl Aggregate for Account {
             AccountEvent::TransferDebitRejected(_) | AccountEvent::TransferCreditRejected(_) => {}
         }
     }
+
+    fn refusal(event: &AccountEvent) -> Option<String> {
+        match event {
+            AccountEvent::TransferDebitRejected(rejected) => Some(rejected.reason.clone()),
+            AccountEvent::TransferCreditRejected(rejected) => Some(rejected.reason.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// What a rule of the account returns: the one event, or the refusal.

@@ -57,6 +57,18 @@ impl Aggregate for EmailClaim {
             EmailClaimEvent::Released(_) => self.holder = None,
         }
     }
+
+    fn refusal(event: &EmailClaimEvent) -> Option<String> {
+        match event {
+            EmailClaimEvent::ClaimRejected(rejected) => Some(taken(&rejected.email)),
+            _ => None,
+        }
+    }
+}
+
+/// The reason a claim on a held address is refused.
+fn taken(email: &str) -> String {
+    format!("e-mail address {email} is already taken")
 }
 
 impl EmailClaim {
@@ -76,7 +88,7 @@ impl EmailClaim {
             )),
             Some(holder) if *holder == claim.user_id => Ok(None),
             Some(holder) => Err(Rejection::recorded(
-                format!("e-mail address {email} is already taken"),
+                taken(email),
                 EmailClaimRejected {
                     email: email.to_owned(),
                     user_id: claim.user_id.clone(),
@@ -256,8 +268,12 @@ mod tests {
             decision,
             Err(Rejection::recorded(
                 "e-mail address ann@example.org is already taken",
-                expected
+                expected.clone()
             ))
+        );
+        assert_eq!(
+            EmailClaim::refusal(&expected.into()).as_deref(),
+            Some("e-mail address ann@example.org is already taken")
         );
     }
 
