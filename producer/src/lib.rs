@@ -1,0 +1,19 @@
+//! The command side: turns a client's command into exactly one event on its aggregate's
+//! partition, decided by the single writer of that partition and checked against the log.
+//!
+//! Read the modules in the order a command travels:
+//! - [`command_request`]: the JSON body of `POST /v1/commands` — parsed into a typed
+//!   [`command_request::CommandRequest`], or refused with `400` (not JSON) or `422` naming the
+//!   field; shape only, the domain decides everything else; its OpenAPI schema is derived from
+//!   the same table that drives the parser;
+//! - [`responses`]: the JSON bodies the gateway answers with (accepted, rejected, error), as
+//!   serde types with their OpenAPI schemas;
+//! - [`processor`]: the single writer of each partition's aggregates — rebuild from the
+//!   projector's snapshot and the log, decide, write one record, read it back, reply.
+//!
+//! The rules the command side follows (one record per command, the version rule, read-back
+//! before replying) are in docs/ARCHITECTURE.md.
+
+pub mod command_request;
+pub mod processor;
+pub mod responses;

@@ -1,0 +1,393 @@
+//! The aggregates of one type that a processor partition owns, kept as the log says they are.
+//!
+//! A book starts from the projector's snapshot of the partition (the aggregate-state table
+//! and the offset it is committed through) and folds every later record of the events
+//! partition by the version rule: a record is valid only if its version is the aggregate's
+//! version plus one; anything else is void and changes nothing. Writes of this processor, of a
+//! zombie and of whoever else wrote to the partition are folded alike, so the book is the
+//! log's truth up to the position it has read, and a decision made on it is only ever wrong
+//! because of records it has not read yet — which the read-back after each write catches.
+
+use std::collections::{HashMap, VecDeque};
+
+use tributary_domain::{Aggregate, Rejection, Versioned};
+use tributary_projector::plan::{RecentCommand, StoredAggregate};
+use tributary_projector::record::SourceRecord;
+use tributary_projector::snapshot::PartitionSnapshot;
+use tributary_schemas::headers::EventHeaders;
+use tributary_schemas::{Codec, DecodeError, RecordSet};
+
+/// What folding one record of the events partition did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Folded {
+    /// The record is the aggregate's next event and was applied.
+    Valid,
+    /// The record's version is not the next one: void, skipped.
+    Void,
+    /// The record cannot be read (no key, bad headers, undecodable value): skipped, with why.
+    Unreadable(String),
+}
+
+/// What the domain decided about one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    /// The command was already handled: its event is at these coordinates.
+    Duplicate(RecentCommand),
+    /// Accepted without an event: nothing changes.
+    Unchanged {
+        /// The aggregate's version.
+        version: u64,
+    },
+    /// Refused, nothing recorded.
+    Rejected {
+        /// Why.
+        reason: String,
+        /// The aggregate's version.
+        version: u64,
+    },
+    /// An event to write: accepted, or a refusal recorded as an event.
+    Write(EventToWrite),
+}
+
+/// An event ready to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventToWrite {
+    /// The framed value.
+    pub value: Vec<u8>,
+    /// Full Avro name of the event.
+    pub event_type: &'static str,
+    /// The version it must get: the aggregate's version plus one.
+    pub version: u64,
+    /// `Some(reason)` when the event records a refusal.
+    pub refusal: Option<String>,
+}
+
+/// A book of one aggregate type, behind a type-erased interface so a partition holds one per
+/// aggregate type of the domain.
+pub trait Book: Send + Sync {
+    /// The aggregate type.
+    fn aggregate_type(&self) -> &'static str;
+
+    /// The events topic the book folds.
+    fn topic(&self) -> &str;
+
+    /// Folds one record of the events partition, in offset order.
+    fn fold(&mut self, codec: &Codec, record: &SourceRecord) -> Folded;
+
+    /// Decides `command` (framed bytes) for aggregate `id`.
+    fn decide(
+        &self,
+        codec: &Codec,
+        id: &str,
+        command_id: &str,
+        command: &[u8],
+    ) -> Result<Decided, DecodeError>;
+
+    /// The latest command of aggregate `id` with this ID, if its event is in the book.
+    fn previous(&self, id: &str, command_id: &str) -> Option<RecentCommand>;
+}
+
+/// The aggregates of type `A` of one partition.
+#[derive(Debug)]
+pub struct AggregateBook<A: Aggregate> {
+    topic: String,
+    aggregates: HashMap<String, Entry<A>>,
+    keep_commands: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Entry<A> {
+    versioned: Versioned<A>,
+    recent: VecDeque<RecentCommand>,
+}
+
+impl<A: Aggregate> AggregateBook<A> {
+    /// A book of `topic` starting from `snapshot`, remembering up to `keep_commands` commands
+    /// per aggregate for de-duplication.
+    pub fn new(topic: &str, snapshot: PartitionSnapshot<A>, keep_commands: usize) -> Self {
+        let aggregates = snapshot
+            .aggregates
+            .into_iter()
+            .map(|(id, stored): (String, StoredAggregate<A>)| {
+                let entry = Entry {
+                    versioned: stored.versioned,
+                    recent: stored.recent_commands.into(),
+                };
+                (id, entry)
+            })
+            .collect();
+        Self {
+            topic: topic.to_owned(),
+            aggregates,
+            keep_commands,
+        }
+    }
+
+    /// The version of aggregate `id` (0 if it has no event).
+    pub fn version(&self, id: &str) -> u64 {
+        self.aggregates
+            .get(id)
+            .map(|e| e.versioned.version)
+            .unwrap_or_default()
+    }
+
+    /// The state of aggregate `id`.
+    pub fn state(&self, id: &str) -> Option<&A> {
+        self.aggregates.get(id).map(|e| &e.versioned.state)
+    }
+
+    fn read(
+        codec: &Codec,
+        record: &SourceRecord,
+    ) -> Result<(String, EventHeaders, A::Event), String> {
+        let id = record
+            .aggregate_id()
+            .ok_or("the record has no UTF-8 key")?
+            .to_owned();
+        let headers = EventHeaders::parse(record.header_pairs()).map_err(|e| e.to_string())?;
+        let value = record.value.as_deref().ok_or("the record has no value")?;
+        let event = A::Event::decode(codec, value).map_err(|e| e.to_string())?;
+        Ok((id, headers, event))
+    }
+}
+
+impl<A: Aggregate> Book for AggregateBook<A> {
+    fn aggregate_type(&self) -> &'static str {
+        A::TYPE
+    }
+
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn fold(&mut self, codec: &Codec, record: &SourceRecord) -> Folded {
+        let (id, headers, event) = match Self::read(codec, record) {
+            Ok(read) => read,
+            Err(reason) => return Folded::Unreadable(reason),
+        };
+        let keep = self.keep_commands;
+        let entry = self.aggregates.entry(id).or_default();
+        if headers.aggregate_version != entry.versioned.version + 1 {
+            return Folded::Void;
+        }
+        entry.versioned.apply(&event);
+        entry.recent.push_back(RecentCommand {
+            command_id: headers.command_id,
+            version: headers.aggregate_version,
+            offset: record.offset,
+            event_type: headers.event_type,
+            refusal: A::refusal(&event),
+        });
+        while entry.recent.len() > keep {
+            entry.recent.pop_front();
+        }
+        Folded::Valid
+    }
+
+    fn decide(
+        &self,
+        codec: &Codec,
+        id: &str,
+        command_id: &str,
+        command: &[u8],
+    ) -> Result<Decided, DecodeError> {
+        if let Some(previous) = self.previous(id, command_id) {
+            return Ok(Decided::Duplicate(previous));
+        }
+        let command = A::Command::decode(codec, command)?;
+        let entry = self.aggregates.get(id).cloned().unwrap_or_default();
+        let version = entry.versioned.version;
+        let to_write = |event: A::Event, refusal: Option<String>| -> Result<Decided, DecodeError> {
+            let value = event
+                .encode(codec)
+                .map_err(|error| DecodeError::DoesNotMatchSchema {
+                    schema: event.full_name().to_owned(),
+                    reason: format!("the decided event cannot be encoded: {error}"),
+                })?;
+            Ok(Decided::Write(EventToWrite {
+                value,
+                event_type: event.full_name(),
+                version: version + 1,
+                refusal,
+            }))
+        };
+        match entry.versioned.state.decide(id, &command) {
+            Ok(Some(event)) => to_write(event, None),
+            Ok(None) => Ok(Decided::Unchanged { version }),
+            Err(Rejection {
+                reason,
+                recorded: Some(event),
+            }) => to_write(event, Some(reason)),
+            Err(Rejection {
+                reason,
+                recorded: None,
+            }) => Ok(Decided::Rejected { reason, version }),
+        }
+    }
+
+    fn previous(&self, id: &str, command_id: &str) -> Option<RecentCommand> {
+        self.aggregates
+            .get(id)?
+            .recent
+            .iter()
+            .rev()
+            .find(|c| c.command_id == command_id)
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tributary_domain::bank::account::Account;
+    use tributary_schemas::bank::account::{
+        AccountCommand, AccountEvent, AccountOpened, Deposit, Deposited, Withdraw,
+    };
+
+    use super::*;
+
+    fn record(
+        offset: i64,
+        id: &str,
+        version: u64,
+        command_id: &str,
+        event: AccountEvent,
+    ) -> SourceRecord {
+        let headers = EventHeaders {
+            event_id: format!("e{offset}"),
+            event_type: event.full_name().to_owned(),
+            aggregate_version: version,
+            command_id: command_id.to_owned(),
+            correlation_id: command_id.to_owned(),
+            occurred_at: 1,
+        };
+        SourceRecord {
+            topic: "t.account.events".into(),
+            partition: 0,
+            offset,
+            key: Some(id.as_bytes().to_vec()),
+            value: Some(event.encode(&Codec::single_object()).unwrap()),
+            headers: headers
+                .to_pairs()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Some(v)))
+                .collect(),
+            timestamp_ms: None,
+        }
+    }
+
+    fn book() -> AggregateBook<Account> {
+        let snapshot = PartitionSnapshot {
+            next_offset: 0,
+            aggregates: HashMap::new(),
+        };
+        AggregateBook::new("t.account.events", snapshot, 8)
+    }
+
+    fn opened() -> AccountEvent {
+        AccountOpened {
+            owner_id: "o".into(),
+            currency: "EUR".into(),
+        }
+        .into()
+    }
+
+    fn command(command: impl Into<AccountCommand>) -> Vec<u8> {
+        command.into().encode(&Codec::single_object()).unwrap()
+    }
+
+    #[test]
+    fn the_first_record_of_a_version_wins_and_later_ones_are_void() {
+        let mut book = book();
+        let codec = Codec::single_object();
+        assert_eq!(
+            book.fold(&codec, &record(0, "a", 1, "c1", opened())),
+            Folded::Valid
+        );
+        let deposit = |amount| {
+            Deposited {
+                amount,
+                reference: None,
+            }
+            .into()
+        };
+        assert_eq!(
+            book.fold(&codec, &record(1, "a", 2, "c2", deposit(10))),
+            Folded::Valid
+        );
+        assert_eq!(
+            book.fold(&codec, &record(2, "a", 2, "zombie", deposit(99))),
+            Folded::Void
+        );
+        assert_eq!(
+            book.fold(&codec, &record(3, "a", 4, "gap", deposit(5))),
+            Folded::Void
+        );
+        assert_eq!(book.version("a"), 2);
+        assert_eq!(book.state("a").map(|s| s.balance), Some(10));
+        assert_eq!(book.previous("a", "zombie"), None);
+        assert_eq!(
+            book.previous("a", "c2").map(|c| (c.version, c.offset)),
+            Some((2, 1))
+        );
+    }
+
+    #[test]
+    fn a_decision_names_the_next_version_and_a_repeat_is_a_duplicate() {
+        let mut book = book();
+        let codec = Codec::single_object();
+        book.fold(&codec, &record(0, "a", 1, "c1", opened()));
+        let decided = book
+            .decide(
+                &codec,
+                "a",
+                "c2",
+                &command(Deposit {
+                    amount: 5,
+                    reference: None,
+                }),
+            )
+            .unwrap();
+        let Decided::Write(write) = decided else {
+            panic!("expected an event, got {decided:?}")
+        };
+        assert_eq!(write.version, 2);
+        assert_eq!(write.refusal, None);
+        let repeat = book
+            .decide(&codec, "a", "c1", &command(Withdraw { amount: 1 }))
+            .unwrap();
+        assert!(matches!(
+            repeat,
+            Decided::Duplicate(RecentCommand {
+                version: 1,
+                offset: 0,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_refusal_is_rejected_with_the_domain_reason() {
+        let mut book = book();
+        let codec = Codec::single_object();
+        book.fold(&codec, &record(0, "a", 1, "c1", opened()));
+        let decided = book
+            .decide(&codec, "a", "c2", &command(Withdraw { amount: 1 }))
+            .unwrap();
+        assert_eq!(
+            decided,
+            Decided::Rejected {
+                reason: "insufficient funds: balance 0, withdrawal 1".into(),
+                version: 1
+            }
+        );
+    }
+
+    #[test]
+    fn an_undecodable_command_is_an_error_not_a_panic() {
+        let book = book();
+        let error = book
+            .decide(&Codec::single_object(), "a", "c", b"nope")
+            .unwrap_err();
+        assert_eq!(error.reason(), "bad_magic");
+    }
+}

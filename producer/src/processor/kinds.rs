@@ -1,0 +1,91 @@
+//! The aggregate types a processor handles, and how each one's book is loaded: the only place
+//! the processor meets concrete aggregate types. A domain lists its kinds; the bank's are
+//! account, e-mail claim, user and transfer.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use sqlx::postgres::PgPool;
+use tributary_domain::Aggregate;
+use tributary_domain::bank::account::Account;
+use tributary_domain::bank::email_claim::EmailClaim;
+use tributary_domain::bank::transfer::Transfer;
+use tributary_domain::bank::user::User;
+use tributary_projector::snapshot::{self, LoadError};
+
+use super::book::{AggregateBook, Book};
+
+/// What a book is loaded from: the projector's tables, and the partition to load.
+#[derive(Debug, Clone, Copy)]
+pub struct BookSource<'a> {
+    /// PostgreSQL pool on the projector's schema.
+    pub pool: &'a PgPool,
+    /// The projection whose snapshot and offsets are read.
+    pub projection: &'a str,
+    /// The events topic of the aggregate type.
+    pub topic: &'a str,
+    /// The partition.
+    pub partition: i32,
+    /// Commands remembered per aggregate for de-duplication.
+    pub keep_commands: usize,
+}
+
+/// A book loaded from the snapshot, and the offset to follow the log from.
+pub type LoadedBook = (Box<dyn Book>, i64);
+
+/// One aggregate type of the domain.
+pub trait AggregateKind: Send + Sync {
+    /// The aggregate type.
+    fn aggregate_type(&self) -> &'static str;
+
+    /// Loads the partition's book from the snapshot.
+    fn load<'a>(
+        &'a self,
+        source: BookSource<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<LoadedBook, LoadError>> + Send + 'a>>;
+}
+
+/// The kind of aggregate `A`.
+pub struct Kind<A>(PhantomData<fn() -> A>);
+
+impl<A> Default for Kind<A> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<A: Aggregate> AggregateKind for Kind<A> {
+    fn aggregate_type(&self) -> &'static str {
+        A::TYPE
+    }
+
+    fn load<'a>(
+        &'a self,
+        source: BookSource<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<LoadedBook, LoadError>> + Send + 'a>> {
+        Box::pin(async move {
+            let snapshot = snapshot::load_partition::<A>(
+                source.pool,
+                source.projection,
+                A::TYPE,
+                source.topic,
+                source.partition,
+            )
+            .await?;
+            let start = snapshot.next_offset;
+            let book = AggregateBook::new(source.topic, snapshot, source.keep_commands);
+            Ok((Box::new(book) as Box<dyn Book>, start))
+        })
+    }
+}
+
+/// The bank's aggregate types.
+pub fn bank_kinds() -> Vec<Box<dyn AggregateKind>> {
+    vec![
+        Box::new(Kind::<Account>::default()),
+        Box::new(Kind::<EmailClaim>::default()),
+        Box::new(Kind::<User>::default()),
+        Box::new(Kind::<Transfer>::default()),
+    ]
+}

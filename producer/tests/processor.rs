@@ -1,0 +1,288 @@
+//! The processor's partition against the real broker and PostgreSQL: one event per accepted
+//! command, the first answer for a repeated command (also after a restart rebuilt the state
+//! from the log), and a zombie writer that loses the race for a version decides again instead
+//! of answering from a stale state.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer;
+use rdkafka::{Offset, TopicPartitionList};
+use tributary_producer::processor::kinds::bank_kinds;
+use tributary_producer::processor::partition::{Handled, PartitionProcessor, ProcessorShared};
+use tributary_projector::record::SourceRecord;
+use tributary_runtime::partition_for_key;
+use tributary_schemas::bank::account::{AccountCommand, Deposit, OpenAccount, Withdraw};
+use tributary_schemas::headers::EventHeaders;
+use tributary_schemas::protocol::{CommandEnvelope, CommandOutcome, CommandReply};
+use tributary_schemas::{Codec, RecordSet};
+use tributary_tests::pipeline::TestPipeline;
+use tributary_tests::{
+    BROKER_TIMEOUT, consumer, database_url, kafka, producer, unique_name, wait_until,
+};
+
+const PARTITIONS: i32 = 4;
+
+async fn shared(pipeline: &TestPipeline) -> Arc<ProcessorShared> {
+    let pool = tributary_projector::database::connect(
+        &database_url(),
+        &pipeline.schema,
+        "processor-test",
+        4,
+    )
+    .await
+    .unwrap();
+    tributary_projector::database::migrate(&pool, &pipeline.schema)
+        .await
+        .unwrap();
+    Arc::new(ProcessorShared {
+        kafka: kafka(),
+        topology: pipeline.topology.clone(),
+        pool,
+        projection: "bank".to_owned(),
+        kinds: bank_kinds(),
+        codec: Codec::single_object(),
+        producer: producer(&[]),
+        keep_commands: 32,
+        instance_id: unique_name("processor"),
+    })
+}
+
+fn command_record(
+    account: &str,
+    command_id: &str,
+    command: impl Into<AccountCommand>,
+) -> SourceRecord {
+    let codec = Codec::single_object();
+    let envelope = CommandEnvelope {
+        command_id: command_id.to_owned(),
+        correlation_id: command_id.to_owned(),
+        aggregate_type: "account".to_owned(),
+        aggregate_id: account.to_owned(),
+        issued_at: 1,
+        reply_to: None,
+        deadline: None,
+        command: command.into().encode(&codec).unwrap(),
+    };
+    SourceRecord {
+        topic: "commands".to_owned(),
+        partition: partition_for_key(account.as_bytes(), PARTITIONS),
+        offset: 0,
+        key: Some(account.as_bytes().to_vec()),
+        value: Some(codec.encode(&envelope).unwrap()),
+        headers: Vec::new(),
+        timestamp_ms: None,
+    }
+}
+
+async fn handle(processor: &mut PartitionProcessor, record: &SourceRecord) -> Handled {
+    processor
+        .handle(record)
+        .await
+        .unwrap()
+        .expect("a command envelope")
+}
+
+/// A reply without its timestamp: what a client compares.
+fn answer(reply: &CommandReply) -> CommandReply {
+    CommandReply {
+        replied_at: 0,
+        ..reply.clone()
+    }
+}
+
+/// (offset, version, command-id) of every record of the account's events partition.
+fn event_records(
+    pipeline: &TestPipeline,
+    partition: i32,
+    expected: usize,
+) -> Vec<(i64, u64, String)> {
+    let reader = consumer(&unique_name("events"), &[]);
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(
+            &pipeline.topology.events("account"),
+            partition,
+            Offset::Beginning,
+        )
+        .unwrap();
+    reader.assign(&assignment).unwrap();
+    let mut records = Vec::new();
+    wait_until(BROKER_TIMEOUT, "the events written", || {
+        while let Some(message) = reader.poll(Duration::from_millis(200)) {
+            let record = SourceRecord::from_message(&message.unwrap());
+            let headers = EventHeaders::parse(record.header_pairs()).unwrap();
+            records.push((record.offset, headers.aggregate_version, headers.command_id));
+        }
+        records.len() >= expected
+    });
+    records
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_per_accepted_command_and_repeats_get_the_first_answer_also_after_a_restart() {
+    let pipeline = TestPipeline::create("processor", PARTITIONS).await;
+    let shared = shared(&pipeline).await;
+    let account = "acc-1";
+    let partition = partition_for_key(account.as_bytes(), PARTITIONS);
+    let mut processor = PartitionProcessor::start(Arc::clone(&shared), partition)
+        .await
+        .unwrap();
+
+    let open = handle(
+        &mut processor,
+        &command_record(
+            account,
+            "c-open",
+            OpenAccount {
+                owner_id: "ann".into(),
+                currency: "EUR".into(),
+            },
+        ),
+    )
+    .await;
+    assert_eq!(open.reply.outcome, CommandOutcome::Accepted);
+    assert_eq!(open.reply.version, 1);
+    let deposit_record = command_record(
+        account,
+        "c-deposit",
+        Deposit {
+            amount: 100,
+            reference: None,
+        },
+    );
+    let deposit = handle(&mut processor, &deposit_record).await;
+    assert_eq!(
+        (deposit.reply.outcome, deposit.reply.version),
+        (CommandOutcome::Accepted, 2)
+    );
+    let event = deposit.reply.event.clone().expect("the deposit's event");
+    assert_eq!(event.event_type, "tributary.bank.account.Deposited");
+    assert_eq!(
+        (event.topic.as_str(), event.partition, event.version),
+        (pipeline.topology.events("account").as_str(), partition, 2)
+    );
+
+    let refused = handle(
+        &mut processor,
+        &command_record(account, "c-withdraw", Withdraw { amount: 500 }),
+    )
+    .await;
+    assert_eq!(refused.reply.outcome, CommandOutcome::Rejected);
+    assert_eq!(
+        refused.reply.reason.as_deref(),
+        Some("insufficient funds: balance 100, withdrawal 500")
+    );
+
+    for _ in 0..4 {
+        let again = handle(&mut processor, &deposit_record).await;
+        assert!(again.duplicate);
+        assert_eq!(answer(&again.reply), answer(&deposit.reply));
+    }
+    drop(processor);
+
+    // A new owner rebuilds from the log and answers the repeat exactly as the first time.
+    let mut restarted = PartitionProcessor::start(Arc::clone(&shared), partition)
+        .await
+        .unwrap();
+    let after_restart = handle(&mut restarted, &deposit_record).await;
+    assert!(after_restart.duplicate);
+    assert_eq!(answer(&after_restart.reply), answer(&deposit.reply));
+
+    let records = event_records(&pipeline, partition, 2);
+    let versions: Vec<(u64, &str)> = records.iter().map(|(_, v, c)| (*v, c.as_str())).collect();
+    assert_eq!(
+        versions,
+        vec![(1, "c-open"), (2, "c-deposit")],
+        "exactly one event per accepted command"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zombie_that_loses_the_race_for_a_version_decides_again_on_the_log() {
+    let pipeline = TestPipeline::create("zombie", PARTITIONS).await;
+    let shared = shared(&pipeline).await;
+    let account = "acc-z";
+    let partition = partition_for_key(account.as_bytes(), PARTITIONS);
+    // Both believe they own the partition; the zombie's view is the one of its start.
+    let mut owner = PartitionProcessor::start(Arc::clone(&shared), partition)
+        .await
+        .unwrap();
+    let mut zombie = PartitionProcessor::start(Arc::clone(&shared), partition)
+        .await
+        .unwrap();
+
+    handle(
+        &mut owner,
+        &command_record(
+            account,
+            "open",
+            OpenAccount {
+                owner_id: "o".into(),
+                currency: "EUR".into(),
+            },
+        ),
+    )
+    .await;
+    // The zombie has not seen the opening: its refusal would be stale, so it reads on and accepts.
+    let first = handle(
+        &mut zombie,
+        &command_record(
+            account,
+            "z-1",
+            Deposit {
+                amount: 10,
+                reference: None,
+            },
+        ),
+    )
+    .await;
+    assert_eq!(
+        (first.reply.outcome, first.reply.version),
+        (CommandOutcome::Accepted, 2)
+    );
+
+    // Now the owner (stale at version 1) writes version 2 again and loses the race.
+    let second = handle(
+        &mut owner,
+        &command_record(
+            account,
+            "o-2",
+            Deposit {
+                amount: 5,
+                reference: None,
+            },
+        ),
+    )
+    .await;
+    assert_eq!(
+        (second.reply.outcome, second.reply.version),
+        (CommandOutcome::Accepted, 3)
+    );
+    assert!(
+        second.conflicts >= 1,
+        "the owner must have lost the race for version 2"
+    );
+
+    // The log: valid versions 1, 2, 3 in order, plus the owner's void second version 2.
+    let records = event_records(&pipeline, partition, 4);
+    let mut version = 0;
+    let mut valid = Vec::new();
+    for (offset, v, command) in &records {
+        if *v == version + 1 {
+            version = *v;
+            valid.push((*offset, command.clone()));
+        }
+    }
+    let commands: Vec<&str> = valid.iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(commands, vec!["open", "z-1", "o-2"]);
+    let second_event = second.reply.event.unwrap();
+    assert_eq!(
+        valid[2].0, second_event.offset,
+        "the accepted answer points at the valid record"
+    );
+    assert_eq!(records.len(), 4, "one void record from the lost race");
+}
