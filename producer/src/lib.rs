@@ -9,11 +9,14 @@
 //! - [`responses`]: the JSON bodies the gateway answers with (accepted, rejected, error), as
 //!   serde types with their OpenAPI schemas;
 //! - [`processor`]: the single writer of each partition's aggregates — rebuild from the
-//!   projector's snapshot and the log, decide, write one record, read it back, reply.
+//!   projector's snapshot and the log, decide, write one record, read it back, reply;
+//! - [`partitioned`]: the consumer-group member that runs a task per owned partition, shared
+//!   by the processor and the saga runner.
 //!
 //! The rules the command side follows (one record per command, the version rule, read-back
 //! before replying) are in docs/ARCHITECTURE.md.
 
 pub mod command_request;
+pub mod partitioned;
 pub mod processor;
 pub mod responses;

@@ -112,6 +112,15 @@ pub async fn advance(
     Ok(updated.rows_affected() == 1)
 }
 
+impl Holder {
+    /// Whether a refused [`advance`] from `claim` to `next_offset` had in fact already
+    /// happened: the row still carries that claim's epoch and sits at `next_offset` (the
+    /// commit succeeded, its acknowledgement was lost, and the retry found it done).
+    pub fn shows_committed(&self, claim: Claim, next_offset: i64) -> bool {
+        self.epoch == claim.epoch && self.next_offset == next_offset
+    }
+}
+
 /// The current holder of a partition.
 pub async fn holder(
     pool: &PgPool,
@@ -223,4 +232,29 @@ pub async fn park(
     .execute(connection)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(epoch: i64, next_offset: i64) -> Holder {
+        Holder {
+            epoch,
+            owner: "me".to_owned(),
+            next_offset,
+        }
+    }
+
+    #[test]
+    fn a_lost_acknowledgement_is_recognised_only_with_our_epoch_and_end() {
+        let claim = Claim {
+            epoch: 3,
+            next_offset: 100,
+        };
+        assert!(holder(3, 150).shows_committed(claim, 150));
+        assert!(!holder(4, 150).shows_committed(claim, 150), "another claim");
+        assert!(!holder(3, 100).shows_committed(claim, 150), "not advanced");
+        assert!(!holder(4, 100).shows_committed(claim, 150));
+    }
 }

@@ -300,6 +300,30 @@ impl<R: ReadModel> Worker<R> {
                     return Ok(Some((plan, transaction)));
                 }
                 Ok(CommitOutcome::Fenced) => {
+                    // The refused update may be the retry of a commit that succeeded but whose
+                    // acknowledgement was lost with the connection: then the row still has our
+                    // epoch and already sits at this batch's end.
+                    let holder = store::holder(
+                        &shared.pool,
+                        &shared.projection,
+                        &self.setup.topic,
+                        self.setup.partition,
+                    )
+                    .await?;
+                    let ours = holder.is_some_and(|h| {
+                        h.epoch == self.setup.claim.epoch && h.next_offset == next_offset
+                    });
+                    if ours {
+                        tracing::info!(
+                            topic = self.setup.topic,
+                            partition = self.setup.partition,
+                            next_offset,
+                            "the batch had committed before its acknowledgement was lost"
+                        );
+                        self.setup.parked = parked;
+                        self.setup.claim.next_offset = next_offset;
+                        return Ok(Some((plan, started.elapsed())));
+                    }
                     self.report_fenced().await;
                     return Ok(None);
                 }

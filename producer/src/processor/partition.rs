@@ -92,6 +92,29 @@ pub enum PartitionError {
     },
 }
 
+/// Starts a [`PartitionProcessor`] for each owned commands partition.
+pub struct ProcessorFactory(pub Arc<ProcessorShared>);
+
+impl crate::partitioned::HandlerFactory for ProcessorFactory {
+    type Handler = PartitionProcessor;
+
+    async fn start(
+        &self,
+        _topic: &str,
+        partition: i32,
+        _next_offset: i64,
+    ) -> anyhow::Result<PartitionProcessor> {
+        Ok(PartitionProcessor::start(Arc::clone(&self.0), partition).await?)
+    }
+}
+
+impl crate::partitioned::PartitionHandler for PartitionProcessor {
+    async fn handle(&mut self, record: &SourceRecord) -> anyhow::Result<()> {
+        PartitionProcessor::handle(self, record).await?;
+        Ok(())
+    }
+}
+
 /// One owned partition.
 pub struct PartitionProcessor {
     shared: Arc<ProcessorShared>,

@@ -1,0 +1,220 @@
+//! A consumer-group member that runs one task per owned partition: the shape both the command
+//! processor and the saga runner have.
+//!
+//! Records of a partition are handled one at a time, in order, by a handler created when the
+//! partition's first record arrives (that is when its state is rebuilt). An offset is committed
+//! only after its record was handled, so a crash or a revocation repeats work, never skips it.
+//! A handler that fails (broker or database unavailable) is dropped and rebuilt, and the same
+//! record is retried with capped backoff. A revoked partition's task finishes its record and
+//! stops; the next owner rebuilds.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::{mpsc, watch};
+use tributary_projector::record::SourceRecord;
+use tributary_runtime::Shutdown;
+use tributary_runtime::kafka::KafkaSettings;
+
+/// Handles the records of one owned partition, in order.
+pub trait PartitionHandler: Send + 'static {
+    /// Handles one record; an error makes the caller rebuild the handler and retry.
+    fn handle(&mut self, record: &SourceRecord) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// Creates the handler of a partition when it is first needed.
+pub trait HandlerFactory: Send + Sync + 'static {
+    /// The handler type.
+    type Handler: PartitionHandler;
+
+    /// Builds the handler of `topic`/`partition`, whose next record is at `next_offset`.
+    fn start(
+        &self,
+        topic: &str,
+        partition: i32,
+        next_offset: i64,
+    ) -> impl Future<Output = anyhow::Result<Self::Handler>> + Send;
+}
+
+/// Tells the routing loop which partitions were revoked.
+struct RevocationContext {
+    revoked: std_mpsc::Sender<Vec<(String, i32)>>,
+}
+
+impl ClientContext for RevocationContext {}
+
+impl ConsumerContext for RevocationContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            let revoked = partitions
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect();
+            let _ = self.revoked.send(revoked);
+        }
+    }
+}
+
+type GroupConsumer = StreamConsumer<RevocationContext>;
+
+struct PartitionTask {
+    records: mpsc::Sender<SourceRecord>,
+    stop: watch::Sender<bool>,
+}
+
+/// Consumes `topics` as member of `group_id`, handling each owned partition with a handler
+/// from `factory`, until `shutdown`.
+pub async fn run<F: HandlerFactory>(
+    factory: Arc<F>,
+    kafka: &KafkaSettings,
+    group_id: &str,
+    topics: &[String],
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let (revoked_sender, revoked) = std_mpsc::channel();
+    let consumer: GroupConsumer =
+        kafka
+            .consumer(group_id)?
+            .create_with_context(RevocationContext {
+                revoked: revoked_sender,
+            })?;
+    let consumer = Arc::new(consumer);
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names)?;
+    let mut tasks: HashMap<(String, i32), PartitionTask> = HashMap::new();
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.requested() => break,
+            message = consumer.recv() => message,
+        };
+        stop_revoked(&revoked, &mut tasks);
+        let record = match message {
+            Ok(message) => SourceRecord::from_message(&message),
+            Err(error) => {
+                tracing::warn!(%error, group_id, "consumer error");
+                continue;
+            }
+        };
+        let key = (record.topic.clone(), record.partition);
+        let task = tasks
+            .entry(key)
+            .or_insert_with(|| spawn_partition(Arc::clone(&factory), Arc::clone(&consumer)));
+        if task.records.send(record).await.is_err() {
+            tracing::warn!(
+                group_id,
+                "a partition task ended while its partition was owned"
+            );
+        }
+    }
+    for task in tasks.values() {
+        let _ = task.stop.send(true);
+    }
+    consumer.unsubscribe();
+    Ok(())
+}
+
+fn stop_revoked(
+    revoked: &std_mpsc::Receiver<Vec<(String, i32)>>,
+    tasks: &mut HashMap<(String, i32), PartitionTask>,
+) {
+    while let Ok(partitions) = revoked.try_recv() {
+        for key in partitions {
+            if let Some(task) = tasks.remove(&key) {
+                let _ = task.stop.send(true);
+            }
+        }
+    }
+}
+
+fn spawn_partition<F: HandlerFactory>(
+    factory: Arc<F>,
+    consumer: Arc<GroupConsumer>,
+) -> PartitionTask {
+    let (records, receiver) = mpsc::channel(1024);
+    let (stop, stop_receiver) = watch::channel(false);
+    tokio::spawn(run_partition(factory, consumer, receiver, stop_receiver));
+    PartitionTask { records, stop }
+}
+
+async fn run_partition<F: HandlerFactory>(
+    factory: Arc<F>,
+    consumer: Arc<GroupConsumer>,
+    mut records: mpsc::Receiver<SourceRecord>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut handler: Option<F::Handler> = None;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let record = tokio::select! {
+            biased;
+            _ = stop.wait_for(|stop| *stop) => return,
+            record = records.recv() => match record {
+                Some(record) => record,
+                None => return,
+            },
+        };
+        loop {
+            let handled = async {
+                if handler.is_none() {
+                    let started = factory
+                        .start(&record.topic, record.partition, record.offset)
+                        .await?;
+                    handler = Some(started);
+                }
+                match handler.as_mut() {
+                    Some(handler) => handler.handle(&record).await,
+                    None => Ok(()),
+                }
+            };
+            match handled.await {
+                Ok(()) => {
+                    commit(&consumer, &record);
+                    backoff = Duration::from_millis(100);
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        topic = record.topic,
+                        partition = record.partition,
+                        offset = record.offset,
+                        error = format!("{error:#}"),
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "record failed; rebuilding the partition and retrying"
+                    );
+                    handler = None;
+                    tokio::select! {
+                        biased;
+                        _ = stop.wait_for(|stop| *stop) => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+/// Commits the record's offset after it was handled.
+fn commit(consumer: &GroupConsumer, record: &SourceRecord) {
+    let mut list = TopicPartitionList::new();
+    if list
+        .add_partition_offset(
+            &record.topic,
+            record.partition,
+            Offset::Offset(record.offset + 1),
+        )
+        .is_ok()
+        && let Err(error) = consumer.commit(&list, CommitMode::Async)
+    {
+        tracing::debug!(topic = record.topic, partition = record.partition, %error, "offset commit refused");
+    }
+}

@@ -1,0 +1,201 @@
+//! Read-your-writes through the projector's read API, with the projector as a separate
+//! process against the real broker and PostgreSQL: a read carrying the consistency token of
+//! an event produced a moment ago answers, in one request, with the state that includes the
+//! event; a token the projection never reaches is answered with 503 after the configured
+//! bound, saying how far the projection got; a malformed token is a 400.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tributary_schemas::bank::account::{AccountEvent, AccountOpened, Deposited};
+use tributary_tests::bank_events::{AccountWorkload, RawRecord, produce};
+use tributary_tests::pipeline::TestPipeline;
+use tributary_tests::process::{ServiceProcess, http_get};
+use tributary_tests::producer;
+
+const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
+
+fn start_projector(pipeline: &TestPipeline, wait_bound: Duration) -> ServiceProcess {
+    let mut env = pipeline.projector_env();
+    env.push((
+        "READ_CONSISTENCY_TIMEOUT_MS".to_owned(),
+        wait_bound.as_millis().to_string(),
+    ));
+    ServiceProcess::start(
+        "projector",
+        PROJECTOR,
+        &["run"],
+        &env,
+        "PROJECTOR_HTTP_ADDR",
+    )
+}
+
+fn opened(id: &str) -> AccountEvent {
+    AccountOpened {
+        owner_id: format!("owner-of-{id}"),
+        currency: "EUR".to_owned(),
+    }
+    .into()
+}
+
+fn deposit(amount: i64) -> AccountEvent {
+    Deposited {
+        amount,
+        reference: Some(format!("ref-{amount}")),
+    }
+    .into()
+}
+
+/// Produces an AccountOpened and a Deposited of `amount` for `id`; returns the consistency
+/// token of the deposit.
+async fn open_and_deposit(
+    workload: &mut AccountWorkload,
+    topic: &str,
+    id: &str,
+    amount: i64,
+) -> String {
+    let first = workload.events.len();
+    workload.push(id.to_owned(), opened(id), first);
+    workload.push(id.to_owned(), deposit(amount), first + 1);
+    let records: Vec<RawRecord> = workload.events[first..].iter().map(RawRecord::of).collect();
+    let coordinates = produce(&producer(&[]), topic, &records).await;
+    let (partition, offset) = coordinates[1];
+    format!("{topic}:{partition}:{offset}")
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|error| panic!("not JSON ({error}): {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_a_just_produced_event_reads_the_state_that_includes_it() {
+    let bound = Duration::from_secs(10);
+    let pipeline = TestPipeline::create("ryw", 2).await;
+    let topic = pipeline.topology.events("account");
+    let mut projector = start_projector(&pipeline, bound);
+    projector.wait_ready(Duration::from_secs(60)).await;
+
+    let mut workload = AccountWorkload::default();
+    for (round, amount) in [125_i64, 310, 47].into_iter().enumerate() {
+        let id = format!("{}-acc-{round}", pipeline.prefix);
+        let token = open_and_deposit(&mut workload, &topic, &id, amount).await;
+        let started = Instant::now();
+        let (status, body) = projector
+            .get(&format!("/v1/accounts/{id}?consistency={token}"))
+            .await;
+        let waited = started.elapsed();
+        assert_eq!(status, 200, "GET with token {token}: {body}");
+        assert!(
+            waited < bound,
+            "answered after {waited:?}, beyond the bound"
+        );
+        let account = json(&body);
+        assert_eq!(account["account_id"], id.as_str(), "{body}");
+        assert_eq!(account["balance"], amount, "{body}");
+        assert_eq!(account["version"], 2, "{body}");
+        assert_eq!(account["status"], "open", "{body}");
+    }
+
+    projector.signal("TERM");
+    let code = projector.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "graceful shutdown:\n{}",
+        projector.log_tail()
+    );
+    pipeline.drop_schema(&pipeline.pool().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_never_reached_answers_503_within_the_bound() {
+    let bound = Duration::from_millis(1000);
+    let pipeline = TestPipeline::create("ryw", 2).await;
+    let topic = pipeline.topology.events("account");
+    let mut projector = start_projector(&pipeline, bound);
+    projector.wait_ready(Duration::from_secs(60)).await;
+
+    let mut workload = AccountWorkload::default();
+    let id = format!("{}-acc-0", pipeline.prefix);
+    let token = open_and_deposit(&mut workload, &topic, &id, 80).await;
+    let (partition, offset) = {
+        let mut parts = token.rsplit(':');
+        let offset: i64 = parts.next().unwrap().parse().unwrap();
+        let partition: i32 = parts.next().unwrap().parse().unwrap();
+        (partition, offset)
+    };
+    // The projection has applied the deposit once a read of its token answers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = projector
+            .get(&format!("/v1/accounts/{id}?consistency={token}"))
+            .await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            Instant::now() < deadline,
+            "the deposit was never applied: {body}"
+        );
+    }
+
+    let wanted = 1_000_000_000_i64;
+    let far = format!("{topic}:{partition}:{wanted}");
+    let started = Instant::now();
+    let (status, body) = http_get(
+        projector.http,
+        &format!("/v1/accounts/{id}?consistency={far}"),
+    )
+    .await
+    .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        waited >= bound - Duration::from_millis(50),
+        "answered after {waited:?}, before the bound of {bound:?}"
+    );
+    assert!(
+        waited < bound + Duration::from_secs(2),
+        "answered after {waited:?}, long after the bound of {bound:?}"
+    );
+    let answer = json(&body);
+    assert_eq!(answer["wanted_offset"], wanted, "{body}");
+    assert_eq!(answer["committed_next_offset"], offset + 1, "{body}");
+    assert_eq!(answer["topic"], topic.as_str(), "{body}");
+    assert_eq!(answer["partition"], partition, "{body}");
+    assert_eq!(answer["projection"], "bank", "{body}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("retry")),
+        "{body}"
+    );
+
+    for malformed in ["not-a-token", "t:x:1", "t:0:-1"] {
+        let started = Instant::now();
+        let (status, body) = projector
+            .get(&format!("/v1/accounts/{id}?consistency={malformed}"))
+            .await;
+        assert_eq!(status, 400, "token {malformed}: {body}");
+        assert!(
+            started.elapsed() < bound,
+            "a malformed token {malformed} was waited on"
+        );
+        let error = json(&body)["error"].as_str().unwrap_or_default().to_owned();
+        assert!(error.contains(malformed), "{body}");
+    }
+
+    projector.signal("TERM");
+    let code = projector.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "graceful shutdown:\n{}",
+        projector.log_tail()
+    );
+    pipeline.drop_schema(&pipeline.pool().await).await;
+}
