@@ -8,15 +8,28 @@
 //!   the same table that drives the parser;
 //! - [`responses`]: the JSON bodies the gateway answers with (accepted, rejected, error), as
 //!   serde types with their OpenAPI schemas;
+//! - [`gateway`]: `POST /v1/commands` — writes the command to its aggregate's partition and
+//!   waits, bounded, for the processor's reply on this instance's replies partition; answers
+//!   `200`/`409` with the outcome, or `503`/`504` with the command ID to retry with;
 //! - [`processor`]: the single writer of each partition's aggregates — rebuild from the
 //!   projector's snapshot and the log, decide, write one record, read it back, reply;
+//! - [`saga_runner`]: turns each valid saga event into the next command, with deterministic
+//!   command IDs;
+//! - [`metrics`]: the processor's and the saga runner's metrics;
 //! - [`partitioned`]: the consumer-group member that runs a task per owned partition, shared
 //!   by the processor and the saga runner.
+//!
+//! [`config`] and [`app`] wire the parts into the `producer` binary.
 //!
 //! The rules the command side follows (one record per command, the version rule, read-back
 //! before replying) are in docs/ARCHITECTURE.md.
 
+pub mod app;
 pub mod command_request;
+pub mod config;
+pub mod gateway;
+pub mod metrics;
 pub mod partitioned;
 pub mod processor;
 pub mod responses;
+pub mod saga_runner;

@@ -48,6 +48,7 @@ async fn shared(pipeline: &TestPipeline) -> Arc<ProcessorShared> {
         producer: producer(&[]),
         keep_commands: 32,
         instance_id: unique_name("processor"),
+        metrics: tributary_producer::metrics::ProducerMetrics::new(prometheus::Registry::new()),
     })
 }
 

@@ -1,5 +1,6 @@
 //! Plumbing shared by every Tributary binary, written once.
 //!
+//! - [`clock`]: time as the wire contract carries it;
 //! - [`partitioner`]: key → partition, identical to the Java client, so every Kafka client
 //!   agrees where an aggregate lives;
 //! - [`topology`]: the pipeline's topics, their configurations, and the co-partitioning rule
@@ -10,6 +11,7 @@
 //! - [`shutdown`]: one handle that tells every task to finish;
 //! - [`telemetry`]: JSON or text logs.
 
+pub mod clock;
 pub mod http;
 pub mod kafka;
 pub mod partitioner;

@@ -88,6 +88,20 @@ macro_rules! bank_union {
                     $($name::$variant(inner) => inner.encode(codec)),+
                 }
             }
+
+            #[doc = concat!("Decodes a ", $what, " of `aggregate_type` from framed bytes; `None` for an aggregate type the bank does not have.")]
+            pub fn decode(
+                aggregate_type: &str,
+                codec: &Codec,
+                bytes: &[u8],
+            ) -> Option<Result<Self, tributary_schemas::DecodeError>> {
+                $(
+                    if aggregate_type == <$aggregate as Aggregate>::TYPE {
+                        return Some(<$inner as RecordSet>::decode(codec, bytes).map($name::$variant));
+                    }
+                )+
+                None
+            }
         }
 
         $(

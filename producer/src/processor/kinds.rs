@@ -12,7 +12,7 @@ use tributary_domain::bank::account::Account;
 use tributary_domain::bank::email_claim::EmailClaim;
 use tributary_domain::bank::transfer::Transfer;
 use tributary_domain::bank::user::User;
-use tributary_projector::snapshot::{self, LoadError};
+use tributary_projector::snapshot::{self, LoadError, PartitionSnapshot};
 
 use super::book::{AggregateBook, Book};
 
@@ -39,6 +39,9 @@ pub trait AggregateKind: Send + Sync {
     /// The aggregate type.
     fn aggregate_type(&self) -> &'static str;
 
+    /// A book of `topic` with no aggregates (for reading a partition from its start).
+    fn empty(&self, topic: &str, keep_commands: usize) -> Box<dyn Book>;
+
     /// Loads the partition's book from the snapshot.
     fn load<'a>(
         &'a self,
@@ -58,6 +61,14 @@ impl<A> Default for Kind<A> {
 impl<A: Aggregate> AggregateKind for Kind<A> {
     fn aggregate_type(&self) -> &'static str {
         A::TYPE
+    }
+
+    fn empty(&self, topic: &str, keep_commands: usize) -> Box<dyn Book> {
+        let snapshot = PartitionSnapshot {
+            next_offset: 0,
+            aggregates: Default::default(),
+        };
+        Box::new(AggregateBook::<A>::new(topic, snapshot, keep_commands))
     }
 
     fn load<'a>(

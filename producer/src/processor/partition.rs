@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -24,6 +24,7 @@ use sqlx::postgres::PgPool;
 use tributary_projector::plan::RecentCommand;
 use tributary_projector::record::SourceRecord;
 use tributary_projector::snapshot::LoadError;
+use tributary_runtime::clock::unix_millis;
 use tributary_runtime::kafka::KafkaSettings;
 use tributary_runtime::{Topology, partition_for_key};
 use tributary_schemas::Codec;
@@ -64,6 +65,8 @@ pub struct ProcessorShared {
     pub keep_commands: usize,
     /// This process, for the tail consumers' group IDs.
     pub instance_id: String,
+    /// Metrics.
+    pub metrics: crate::metrics::ProducerMetrics,
 }
 
 /// A command could not be handled; the partition stops and the command is redone by the next
@@ -169,6 +172,7 @@ impl PartitionProcessor {
         );
         let mut tail = LogTail::new(&shared.kafka, &group, partition, &starts)?;
         tail.catch_up(&mut books, &shared.codec).await?;
+        shared.metrics.rebuilt("processor");
         tracing::info!(
             partition,
             ?starts,
@@ -211,8 +215,16 @@ impl PartitionProcessor {
                 return Ok(None);
             }
         };
+        let started = std::time::Instant::now();
         let handled = self.decide_and_write(&envelope).await?;
         self.send_reply(&envelope, &handled.reply).await?;
+        self.shared.metrics.command_answered(
+            &envelope.aggregate_type,
+            handled.reply.outcome == CommandOutcome::Accepted,
+            handled.duplicate,
+            handled.conflicts,
+            started.elapsed(),
+        );
         Ok(Some(handled))
     }
 
@@ -388,7 +400,7 @@ impl PartitionProcessor {
             aggregate_version: version,
             command_id: envelope.command_id.clone(),
             correlation_id: envelope.correlation_id.clone(),
-            occurred_at: now_ms(),
+            occurred_at: unix_millis(),
         };
         let pairs = headers.to_pairs();
         let kafka_headers = pairs.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
@@ -455,14 +467,6 @@ fn reply(
         reason,
         event,
         version: version as i64,
-        replied_at: now_ms(),
+        replied_at: unix_millis(),
     }
-}
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }

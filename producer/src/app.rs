@@ -1,0 +1,176 @@
+//! Wiring of the `producer` binary: the gateway, the processor and the saga runner, each
+//! alone or together in one process, with their HTTP server, stopped in order on SIGTERM.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::producer::FutureProducer;
+use tributary_runtime::http::{self, Readiness};
+use tributary_runtime::kafka::{KafkaSettings, admin};
+use tributary_runtime::topology::TopicSpec;
+use tributary_runtime::{Shutdown, Topology};
+use tributary_schemas::Codec;
+
+use crate::config::ProducerConfig;
+use crate::gateway::{self, Gateway, GatewayOptions};
+use crate::metrics::ProducerMetrics;
+use crate::partitioned;
+use crate::processor::kinds::bank_kinds;
+use crate::processor::partition::{ProcessorFactory, ProcessorShared};
+use crate::saga_runner::{SagaFactory, SagaShared};
+
+/// Which parts of the command side a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// The HTTP command gateway.
+    pub gateway: bool,
+    /// The command processor.
+    pub processor: bool,
+    /// The saga runner.
+    pub saga: bool,
+}
+
+/// The pipeline's topic layout as configured.
+pub fn topology(config: &ProducerConfig) -> Topology {
+    Topology::new(
+        &config.topic_prefix,
+        tributary_domain::bank::AGGREGATE_TYPES,
+        config.partitions,
+    )
+}
+
+/// Runs `roles` until SIGTERM or SIGINT.
+pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
+    let instance_id = config.instance_id();
+    let shutdown = Shutdown::new();
+    shutdown
+        .on_signals()
+        .context("cannot install signal handlers")?;
+    let readiness = Readiness::default();
+    let registry = prometheus::Registry::new();
+    let metrics = ProducerMetrics::new(registry.clone());
+    let topology = topology(&config);
+    let kafka = KafkaSettings::from_env("127.0.0.1:9092");
+    check_topics(&config, &kafka, &topology).await?;
+    let producer: FutureProducer = kafka
+        .producer()?
+        .create()
+        .context("cannot create the Kafka producer")?;
+
+    let mut router = http::ops_router(registry.clone(), readiness.clone());
+    let mut tasks = Vec::new();
+    if roles.gateway {
+        let mut options = GatewayOptions::new(&instance_id);
+        options.reply_timeout = config.command_timeout();
+        options.body_limit = config.body_limit_bytes;
+        options.registry = registry.clone();
+        let gateway_producer = gateway::producer(&kafka, options.broker_timeout)?;
+        let gateway = Gateway::new(kafka.clone(), topology.clone(), options, gateway_producer);
+        tasks.push(gateway.start(shutdown.clone()).await?);
+        router = router.merge(gateway.router());
+    }
+    if roles.processor || roles.saga {
+        let pool = tributary_projector::database::connect(
+            &config.database.database_url,
+            &config.database.schema,
+            &format!("tributary-producer {instance_id}"),
+            4,
+        )
+        .await?;
+        tributary_projector::database::migrate(&pool, &config.database.schema).await?;
+        if roles.processor {
+            let shared = Arc::new(ProcessorShared {
+                kafka: kafka.clone(),
+                topology: topology.clone(),
+                pool: pool.clone(),
+                projection: config.projection.clone(),
+                kinds: bank_kinds(),
+                codec: Codec::single_object(),
+                producer: producer.clone(),
+                keep_commands: config.recent_commands,
+                instance_id: instance_id.clone(),
+                metrics: metrics.clone(),
+            });
+            let group = format!("{}.processor", config.topic_prefix);
+            let topics = vec![topology.commands()];
+            let (kafka, shutdown) = (kafka.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(error) = partitioned::run(
+                    Arc::new(ProcessorFactory(shared)),
+                    &kafka,
+                    &group,
+                    &topics,
+                    shutdown.clone(),
+                )
+                .await
+                {
+                    tracing::error!(error = format!("{error:#}"), "the processor stopped");
+                    shutdown.trigger();
+                }
+            }));
+        }
+        if roles.saga {
+            let shared = Arc::new(SagaShared {
+                kafka: kafka.clone(),
+                topology: topology.clone(),
+                pool,
+                projection: config.projection.clone(),
+                kinds: bank_kinds(),
+                codec: Codec::single_object(),
+                producer: producer.clone(),
+                instance_id: instance_id.clone(),
+                metrics: metrics.clone(),
+            });
+            let group = format!("{}.saga", config.topic_prefix);
+            let topics = shared.topics();
+            let (kafka, shutdown) = (kafka.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(error) = partitioned::run(
+                    Arc::new(SagaFactory(shared)),
+                    &kafka,
+                    &group,
+                    &topics,
+                    shutdown.clone(),
+                )
+                .await
+                {
+                    tracing::error!(error = format!("{error:#}"), "the saga runner stopped");
+                    shutdown.trigger();
+                }
+            }));
+        }
+    }
+    let server = tokio::spawn(http::serve(config.http_addr, router, shutdown.clone()));
+    tracing::info!(instance_id, ?roles, http = %config.http_addr, "producer started");
+    shutdown.requested().await;
+    for task in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
+    }
+    server.await.context("the HTTP server task failed")??;
+    tracing::info!("producer stopped");
+    Ok(())
+}
+
+/// Checks (or, with `TOPICS_AUTO_CREATE`, creates) the topics the command side uses.
+async fn check_topics(
+    config: &ProducerConfig,
+    kafka: &KafkaSettings,
+    topology: &Topology,
+) -> anyhow::Result<()> {
+    let admin_config = kafka.admin()?;
+    let timeout = Duration::from_secs(30);
+    let uses = |spec: &TopicSpec| !spec.name.ends_with(".dlq");
+    if config.topics_auto_create {
+        let specs: Vec<TopicSpec> = topology.topics().into_iter().collect();
+        for topic in admin::create_missing_topics(&admin_config, &specs, 1, timeout).await? {
+            tracing::info!(topic, "created topic");
+        }
+    }
+    let observed: BTreeMap<String, i32> = admin::partition_counts(&admin_config, timeout)?;
+    topology
+        .check_topics(&observed, uses)
+        .context("the topics do not match the command side")?;
+    Ok(())
+}

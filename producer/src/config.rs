@@ -1,0 +1,73 @@
+//! The producer's configuration: one typed struct, from environment variables, printed with
+//! defaults by `producer --help`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use tributary_projector::config::DatabaseArgs;
+use tributary_runtime::telemetry::LogFormat;
+
+/// Everything the gateway, the processor and the saga runner need. Kafka client properties
+/// beyond these come from `KAFKA_*` variables (see the README).
+#[derive(Debug, Clone, Args)]
+pub struct ProducerConfig {
+    /// Where the projector's snapshot (aggregate-state table and offsets) is read from.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Projection whose snapshot the processor and the saga runner rebuild from.
+    #[arg(long, env = "PROJECTOR_NAME", default_value = "bank")]
+    pub projection: String,
+
+    /// Prefix of every topic name.
+    #[arg(long, env = "TRIBUTARY_TOPIC_PREFIX", default_value = "tributary")]
+    pub topic_prefix: String,
+
+    /// Partition count of the commands and events topics (checked against the broker).
+    #[arg(long, env = "TRIBUTARY_PARTITIONS", default_value_t = 8)]
+    pub partitions: i32,
+
+    /// Create missing topics at start-up instead of refusing to start.
+    #[arg(long, env = "TOPICS_AUTO_CREATE", default_value_t = false)]
+    pub topics_auto_create: bool,
+
+    /// Address of the HTTP server (gateway API, /metrics, /healthz, /readyz).
+    #[arg(long, env = "PRODUCER_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Longest the gateway waits for a command's reply before answering 504, in milliseconds.
+    #[arg(long, env = "COMMAND_TIMEOUT_MS", default_value_t = 10_000)]
+    pub command_timeout_ms: u64,
+
+    /// Largest command body the gateway accepts, in bytes (larger ones get 413).
+    #[arg(long, env = "COMMAND_BODY_LIMIT_BYTES", default_value_t = 65_536)]
+    pub body_limit_bytes: usize,
+
+    /// Commands remembered per aggregate by the processor, to answer repeats.
+    #[arg(long, env = "PROCESSOR_RECENT_COMMANDS", default_value_t = 32)]
+    pub recent_commands: usize,
+
+    /// Identifies this process (reply routing, logs); defaults to `<hostname>-<pid>`.
+    #[arg(long, env = "PRODUCER_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+}
+
+impl ProducerConfig {
+    /// The instance ID, defaulted from the host name and process ID.
+    pub fn instance_id(&self) -> String {
+        self.instance_id.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "producer".to_owned());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+
+    /// [`ProducerConfig::command_timeout_ms`] as a duration.
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_millis(self.command_timeout_ms)
+    }
+}

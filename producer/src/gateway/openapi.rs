@@ -1,0 +1,106 @@
+//! `/openapi.json`: the gateway's API described by the code that serves it — the handler's
+//! `#[utoipa::path]` attribute (naming the same path constant the router uses), the request
+//! schema derived from the command table, and the response types themselves.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use super::submit;
+use crate::command_request::CommandRequest;
+use crate::responses::{CommandAccepted, CommandRejected, ErrorBody, EventCoordinates};
+
+/// The OpenAPI description of the command gateway.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tributary command gateway",
+        description = "Send a command to one aggregate and get its outcome: 200 with the event's coordinates and a consistency token for the read API, 409 with the domain's reason, 400/413/422 for a malformed request (nothing written), 503/504 when the outcome is unknown (retry with the same command_id: safe)."
+    ),
+    paths(submit::post_command),
+    components(schemas(
+        CommandRequest,
+        CommandAccepted,
+        EventCoordinates,
+        CommandRejected,
+        ErrorBody
+    ))
+)]
+pub(super) struct ApiDoc;
+
+/// Serves the document.
+pub(super) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::super::paths;
+    use super::*;
+
+    fn document() -> Value {
+        serde_json::to_value(ApiDoc::openapi()).unwrap()
+    }
+
+    #[test]
+    fn the_document_describes_post_v1_commands_and_nothing_else() {
+        let document = document();
+        let paths_listed: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
+        assert_eq!(paths_listed, [paths::COMMANDS]);
+        let post = &document["paths"][paths::COMMANDS]["post"];
+        assert_eq!(
+            post["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/CommandRequest"
+        );
+        let responses = post["responses"].as_object().unwrap();
+        let mut statuses: Vec<&str> = responses.keys().map(String::as_str).collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, ["200", "400", "409", "413", "422", "503", "504"]);
+        let schema_of = |status: &str| {
+            responses[status]["content"]["application/json"]["schema"]["$ref"].clone()
+        };
+        assert_eq!(
+            schema_of("200"),
+            json!("#/components/schemas/CommandAccepted")
+        );
+        assert_eq!(
+            schema_of("409"),
+            json!("#/components/schemas/CommandRejected")
+        );
+        for status in ["400", "413", "422", "503", "504"] {
+            assert_eq!(schema_of(status), json!("#/components/schemas/ErrorBody"));
+        }
+        assert!(responses["503"]["headers"]["Retry-After"].is_object());
+        assert_eq!(post["parameters"][0]["name"], "X-Correlation-Id");
+    }
+
+    #[test]
+    fn every_referenced_schema_is_a_component() {
+        let document = document();
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        for name in [
+            "CommandRequest",
+            "CommandAccepted",
+            "EventCoordinates",
+            "CommandRejected",
+            "ErrorBody",
+            "Deposit",
+            "OpenAccount",
+        ] {
+            assert!(schemas.contains_key(name), "{name} is missing");
+        }
+        let text = document.to_string();
+        for reference in text.split("\"$ref\":\"").skip(1) {
+            let name = reference
+                .split('"')
+                .next()
+                .unwrap()
+                .trim_start_matches("#/components/schemas/");
+            assert!(
+                schemas.contains_key(name),
+                "{name} is referenced but missing"
+            );
+        }
+    }
+}

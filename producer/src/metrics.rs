@@ -1,0 +1,160 @@
+//! Metrics of the command processor and the saga runner, owned here: code reports what
+//! happened through typed methods, and [`METRIC_NAMES`] lists every name for dashboards and
+//! alert rules to be checked against. The gateway's metrics live with the gateway.
+
+use std::time::Duration;
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+/// The name of every metric of the processor and the saga runner.
+pub const METRIC_NAMES: &[&str] = &[
+    "tributary_processor_commands_total",
+    "tributary_processor_command_duration_seconds",
+    "tributary_processor_read_back_conflicts_total",
+    "tributary_processor_rebuilds_total",
+    "tributary_processor_duplicate_commands_total",
+    "tributary_saga_commands_sent_total",
+];
+
+/// Metrics of the processor and the saga runner.
+#[derive(Debug, Clone)]
+pub struct ProducerMetrics {
+    registry: Registry,
+    commands: IntCounterVec,
+    duration: HistogramVec,
+    conflicts: IntCounterVec,
+    rebuilds: IntCounterVec,
+    duplicates: IntCounterVec,
+    saga_commands: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|error| panic!("metric {name} is malformed: {error}"));
+    // Each name is registered once, from constants of this file: a failure is a programming
+    // error that the first test building the metrics reports.
+    registry
+        .register(Box::new(metric.clone()))
+        .unwrap_or_else(|error| panic!("metric {name} cannot be registered: {error}"));
+    metric
+}
+
+impl ProducerMetrics {
+    /// Metrics registered in `registry`.
+    pub fn new(registry: Registry) -> Self {
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                METRIC_NAMES[1],
+                "Time from a command's arrival to its reply, by aggregate.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["aggregate"],
+        )
+        .unwrap_or_else(|error| panic!("metric {} is malformed: {error}", METRIC_NAMES[1]));
+        registry
+            .register(Box::new(duration.clone()))
+            .unwrap_or_else(|error| {
+                panic!("metric {} cannot be registered: {error}", METRIC_NAMES[1])
+            });
+        Self {
+            commands: counter(
+                &registry,
+                METRIC_NAMES[0],
+                "Commands decided, by aggregate and outcome (accepted, rejected).",
+                &["aggregate", "outcome"],
+            ),
+            duration,
+            conflicts: counter(
+                &registry,
+                METRIC_NAMES[2],
+                "Writes that lost the race for their version to another writer and were decided again.",
+                &["aggregate"],
+            ),
+            rebuilds: counter(
+                &registry,
+                METRIC_NAMES[3],
+                "Partition state rebuilds from the snapshot and the log, by role.",
+                &["role"],
+            ),
+            duplicates: counter(
+                &registry,
+                METRIC_NAMES[4],
+                "Repeated command IDs answered with their first outcome.",
+                &["aggregate"],
+            ),
+            saga_commands: counter(
+                &registry,
+                METRIC_NAMES[5],
+                "Commands the saga runner sent, by target aggregate.",
+                &["aggregate"],
+            ),
+            registry,
+        }
+    }
+
+    /// The registry to serve on `/metrics`.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// A command was answered.
+    pub fn command_answered(
+        &self,
+        aggregate: &str,
+        accepted: bool,
+        duplicate: bool,
+        conflicts: usize,
+        took: Duration,
+    ) {
+        let outcome = if accepted { "accepted" } else { "rejected" };
+        self.commands.with_label_values(&[aggregate, outcome]).inc();
+        self.duration
+            .with_label_values(&[aggregate])
+            .observe(took.as_secs_f64());
+        if duplicate {
+            self.duplicates.with_label_values(&[aggregate]).inc();
+        }
+        if conflicts > 0 {
+            self.conflicts
+                .with_label_values(&[aggregate])
+                .inc_by(conflicts as u64);
+        }
+    }
+
+    /// A partition's state was rebuilt.
+    pub fn rebuilt(&self, role: &str) {
+        self.rebuilds.with_label_values(&[role]).inc();
+    }
+
+    /// The saga runner sent a command.
+    pub fn saga_command_sent(&self, aggregate: &str) {
+        self.saga_commands.with_label_values(&[aggregate]).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_name_is_exported() {
+        let metrics = ProducerMetrics::new(Registry::new());
+        metrics.command_answered("account", true, true, 1, Duration::ZERO);
+        metrics.rebuilt("processor");
+        metrics.saga_command_sent("account");
+        let exported: Vec<String> = metrics
+            .registry()
+            .gather()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        for name in METRIC_NAMES {
+            assert!(
+                exported.iter().any(|e| e == name),
+                "{name} missing from {exported:?}"
+            );
+        }
+    }
+}

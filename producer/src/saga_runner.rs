@@ -1,0 +1,240 @@
+//! The saga runner: a consumer group on the events topics that turns each step of a saga into
+//! the next command.
+//!
+//! Only valid events cause commands: each owned events partition is followed with a book
+//! under the version rule (rebuilt on assignment from the projector's snapshot when the
+//! snapshot is not ahead of the runner, else from the partition's start), so a zombie's void
+//! record never starts a transfer or moves money. Commands carry IDs derived from the saga and
+//! the step, so an event handled twice (after a crash, before its offset was committed) sends
+//! the same command ID again, which the processor answers with the first outcome.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::postgres::PgPool;
+use tributary_domain::Saga;
+use tributary_domain::bank::sagas::BankSaga;
+use tributary_domain::bank::{BankCommand, BankEvent};
+use tributary_projector::record::SourceRecord;
+use tributary_runtime::clock::unix_millis;
+use tributary_runtime::kafka::KafkaSettings;
+use tributary_runtime::{Topology, partition_for_key};
+use tributary_schemas::Codec;
+use tributary_schemas::headers::{CommandHeaders, EventHeaders};
+use tributary_schemas::protocol::CommandEnvelope;
+
+use crate::partitioned::{HandlerFactory, PartitionHandler};
+use crate::processor::book::{Book, Folded};
+use crate::processor::kinds::{AggregateKind, BookSource};
+use crate::processor::log_tail::LogTail;
+
+/// What every partition of the saga runner shares.
+pub struct SagaShared {
+    /// Kafka client settings.
+    pub kafka: KafkaSettings,
+    /// The topic layout.
+    pub topology: Topology,
+    /// PostgreSQL pool on the projector's schema (snapshots).
+    pub pool: PgPool,
+    /// Projection whose snapshot the books start from.
+    pub projection: String,
+    /// The domain's aggregate types.
+    pub kinds: Vec<Box<dyn AggregateKind>>,
+    /// Codec of values.
+    pub codec: Codec,
+    /// Producer of commands.
+    pub producer: FutureProducer,
+    /// This process, for the tail consumers' group IDs.
+    pub instance_id: String,
+    /// Metrics.
+    pub metrics: crate::metrics::ProducerMetrics,
+}
+
+impl SagaShared {
+    /// The events topics the runner follows.
+    pub fn topics(&self) -> Vec<String> {
+        self.kinds
+            .iter()
+            .map(|kind| self.topology.events(kind.aggregate_type()))
+            .collect()
+    }
+}
+
+/// Starts a [`SagaPartition`] for each owned events partition.
+pub struct SagaFactory(pub Arc<SagaShared>);
+
+impl HandlerFactory for SagaFactory {
+    type Handler = SagaPartition;
+
+    async fn start(
+        &self,
+        topic: &str,
+        partition: i32,
+        next_offset: i64,
+    ) -> anyhow::Result<SagaPartition> {
+        SagaPartition::start(Arc::clone(&self.0), topic, partition, next_offset).await
+    }
+}
+
+/// One owned events partition.
+pub struct SagaPartition {
+    shared: Arc<SagaShared>,
+    aggregate_type: &'static str,
+    book: Box<dyn Book>,
+}
+
+impl SagaPartition {
+    /// Rebuilds the versions of `partition` of `topic` as of `next_offset`, the runner's
+    /// position.
+    async fn start(
+        shared: Arc<SagaShared>,
+        topic: &str,
+        partition: i32,
+        next_offset: i64,
+    ) -> anyhow::Result<Self> {
+        let kind = shared
+            .kinds
+            .iter()
+            .find(|kind| shared.topology.events(kind.aggregate_type()) == topic)
+            .with_context(|| format!("{topic} is not an events topic of the domain"))?;
+        let source = BookSource {
+            pool: &shared.pool,
+            projection: &shared.projection,
+            topic,
+            partition,
+            keep_commands: 1,
+        };
+        let (snapshot_book, snapshot_offset) = kind.load(source).await?;
+        let (book, start) = if snapshot_offset <= next_offset {
+            (snapshot_book, snapshot_offset)
+        } else {
+            (kind.empty(topic, 1), 0)
+        };
+        let mut books = HashMap::from([(topic.to_owned(), book)]);
+        if next_offset > start {
+            let group = format!(
+                "{}.saga-tail.{}",
+                shared.topology.commands(),
+                shared.instance_id
+            );
+            let mut tail = LogTail::new(
+                &shared.kafka,
+                &group,
+                partition,
+                &HashMap::from([(topic.to_owned(), start)]),
+            )?;
+            tail.read_through(&mut books, &shared.codec, topic, next_offset - 1)
+                .await?;
+        }
+        let book = books.remove(topic).context("the book of the partition")?;
+        shared.metrics.rebuilt("saga");
+        tracing::info!(
+            topic,
+            partition,
+            next_offset,
+            from = start,
+            "saga partition rebuilt"
+        );
+        Ok(Self {
+            aggregate_type: kind.aggregate_type(),
+            shared,
+            book,
+        })
+    }
+
+    /// The commands a valid event causes, sent and acknowledged.
+    async fn react(&self, record: &SourceRecord) -> anyhow::Result<()> {
+        let (Some(id), Some(value)) = (record.aggregate_id(), record.value.as_deref()) else {
+            return Ok(());
+        };
+        let headers = EventHeaders::parse(record.header_pairs())?;
+        let Some(event) = BankEvent::decode(self.aggregate_type, &self.shared.codec, value) else {
+            return Ok(());
+        };
+        let steps = BankSaga.react(id, headers.aggregate_version, &event?);
+        for step in steps {
+            self.send(
+                &headers,
+                &step.aggregate_id,
+                &step.command_id.to_string(),
+                &step.command,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        cause: &EventHeaders,
+        aggregate_id: &str,
+        command_id: &str,
+        command: &BankCommand,
+    ) -> anyhow::Result<()> {
+        let codec = &self.shared.codec;
+        let envelope = CommandEnvelope {
+            command_id: command_id.to_owned(),
+            correlation_id: cause.correlation_id.clone(),
+            aggregate_type: command.aggregate_type().to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            issued_at: unix_millis(),
+            reply_to: None,
+            deadline: None,
+            command: command.encode(codec)?,
+        };
+        let value = codec.encode(&envelope)?;
+        let headers = CommandHeaders {
+            command_id: command_id.to_owned(),
+            reply_to: None,
+            deadline: None,
+        };
+        let pairs = headers.to_pairs();
+        let kafka_headers = pairs.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+            h.insert(Header {
+                key: k,
+                value: Some(v),
+            })
+        });
+        let topic = self.shared.topology.commands();
+        let partition =
+            partition_for_key(aggregate_id.as_bytes(), self.shared.topology.partitions());
+        let record = FutureRecord::to(&topic)
+            .partition(partition)
+            .key(aggregate_id)
+            .payload(&value)
+            .headers(kafka_headers);
+        self.shared
+            .producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(error, _)| error)
+            .context("cannot send a saga command")?;
+        self.shared
+            .metrics
+            .saga_command_sent(command.aggregate_type());
+        Ok(())
+    }
+}
+
+impl PartitionHandler for SagaPartition {
+    async fn handle(&mut self, record: &SourceRecord) -> anyhow::Result<()> {
+        match self.book.fold(&self.shared.codec, record) {
+            Folded::Valid => self.react(record).await,
+            Folded::Void => Ok(()),
+            Folded::Unreadable(reason) => {
+                tracing::warn!(
+                    topic = record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    reason,
+                    "unreadable event: no saga step taken; the projector dead-letters it"
+                );
+                Ok(())
+            }
+        }
+    }
+}
