@@ -10,11 +10,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgPool;
 use tokio::sync::{mpsc, watch};
 use tributary_domain::Aggregate;
+use tributary_runtime::clock::unix_millis;
 use tributary_runtime::http::Readiness;
 use tributary_schemas::Codec;
 
@@ -425,10 +426,7 @@ impl<R: ReadModel> Worker<R> {
         for (reason, count) in void {
             shared.metrics.skipped(topic, reason, count);
         }
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default();
+        let now_ms = unix_millis();
         let age_ms = newest_ms.map(|t| (now_ms - t).max(0)).unwrap_or_default();
         shared.metrics.batch_committed(&BatchCommitted {
             topic,
