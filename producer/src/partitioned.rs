@@ -83,7 +83,7 @@ pub async fn run<F: HandlerFactory>(
     let (revoked_sender, revoked) = std_mpsc::channel();
     let consumer: GroupConsumer =
         kafka
-            .consumer(group_id)?
+            .low_latency_consumer(group_id)?
             .create_with_context(RevocationContext {
                 revoked: revoked_sender,
             })?;

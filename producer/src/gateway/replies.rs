@@ -73,7 +73,7 @@ impl Listener {
         let group = format!("{}.gateway.{}", replies.topic, routing.instance_id);
         let consumer: StreamConsumer =
             kafka
-                .consumer(&group)?
+                .low_latency_consumer(&group)?
                 .create()
                 .map_err(|source| GatewayError::Client {
                     client: "replies consumer",

@@ -64,10 +64,9 @@ impl LogTail {
         partition: i32,
         starts: &HashMap<String, i64>,
     ) -> Result<Self, KafkaError> {
-        let mut config = kafka
-            .consumer(group_id)
+        let config = kafka
+            .low_latency_consumer(group_id)
             .map_err(|error| KafkaError::ClientCreation(error.to_string()))?;
-        config.set("fetch.wait.max.ms", "10");
         let consumer: StreamConsumer = config.create()?;
         let mut assignment = TopicPartitionList::new();
         for (topic, start) in starts {

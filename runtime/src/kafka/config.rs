@@ -116,11 +116,29 @@ impl KafkaSettings {
 
     /// Configuration for a consumer in `group_id` that commits offsets only by hand.
     pub fn consumer(&self, group_id: &str) -> Result<ClientConfig, ConfigError> {
+        self.consumer_with(group_id, &[])
+    }
+
+    /// Configuration for a consumer on the command path, where a record waits for its reader:
+    /// like [`KafkaSettings::consumer`], but a fetch returns as soon as a record is there
+    /// instead of waiting up to librdkafka's default 500 ms for more.
+    pub fn low_latency_consumer(&self, group_id: &str) -> Result<ClientConfig, ConfigError> {
+        self.consumer_with(group_id, &[("fetch.wait.max.ms", "5")])
+    }
+
+    fn consumer_with(
+        &self,
+        group_id: &str,
+        defaults: &[(&str, &str)],
+    ) -> Result<ClientConfig, ConfigError> {
         let mut config = self.base(CONSUMER_PINNED)?;
         config
             .set("group.id", group_id)
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false");
+        for (key, value) in defaults {
+            config.set(*key, *value);
+        }
         self.apply_passthrough(&mut config);
         pin(&mut config, CONSUMER_PINNED);
         Ok(config)
