@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use tributary_runtime::metrics::register;
 
 /// The name of every metric of the processor and the saga runner.
 pub const METRIC_NAMES: &[&str] = &[
@@ -29,35 +30,30 @@ pub struct ProducerMetrics {
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let metric = IntCounterVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|error| panic!("metric {name} is malformed: {error}"));
-    // Each name is registered once, from constants of this file: a failure is a programming
-    // error that the first test building the metrics reports.
-    registry
-        .register(Box::new(metric.clone()))
-        .unwrap_or_else(|error| panic!("metric {name} cannot be registered: {error}"));
-    metric
+    register(
+        registry,
+        name,
+        IntCounterVec::new(Opts::new(name, help), labels),
+    )
 }
 
 impl ProducerMetrics {
     /// Metrics registered in `registry`.
     pub fn new(registry: Registry) -> Self {
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                METRIC_NAMES[1],
-                "Time from a command's arrival to its reply, by aggregate.",
-            )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-            ]),
-            &["aggregate"],
-        )
-        .unwrap_or_else(|error| panic!("metric {} is malformed: {error}", METRIC_NAMES[1]));
-        registry
-            .register(Box::new(duration.clone()))
-            .unwrap_or_else(|error| {
-                panic!("metric {} cannot be registered: {error}", METRIC_NAMES[1])
-            });
+        let duration = register(
+            &registry,
+            METRIC_NAMES[1],
+            HistogramVec::new(
+                HistogramOpts::new(
+                    METRIC_NAMES[1],
+                    "Time from a command's arrival to its reply, by aggregate.",
+                )
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ]),
+                &["aggregate"],
+            ),
+        );
         Self {
             commands: counter(
                 &registry,
@@ -136,6 +132,8 @@ impl ProducerMetrics {
 
 #[cfg(test)]
 mod tests {
+    use tributary_runtime::metrics::missing;
+
     use super::*;
 
     #[test]
@@ -144,17 +142,9 @@ mod tests {
         metrics.command_answered("account", true, true, 1, Duration::ZERO);
         metrics.rebuilt("processor");
         metrics.saga_command_sent("account");
-        let exported: Vec<String> = metrics
-            .registry()
-            .gather()
-            .iter()
-            .map(|f| f.name().to_owned())
-            .collect();
-        for name in METRIC_NAMES {
-            assert!(
-                exported.iter().any(|e| e == name),
-                "{name} missing from {exported:?}"
-            );
-        }
+        assert_eq!(
+            missing(metrics.registry(), METRIC_NAMES),
+            Vec::<String>::new()
+        );
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
+use tributary_runtime::metrics::register;
 
 /// The name of every metric the projector exports.
 pub const METRIC_NAMES: &[&str] = &[
@@ -62,17 +63,19 @@ impl std::fmt::Debug for ProjectorMetrics {
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let metric = IntCounterVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|error| panic!("metric {name} is malformed: {error}"));
-    register(registry, name, Box::new(metric.clone()));
-    metric
+    register(
+        registry,
+        name,
+        IntCounterVec::new(Opts::new(name, help), labels),
+    )
 }
 
 fn int_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let metric = IntGaugeVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|error| panic!("metric {name} is malformed: {error}"));
-    register(registry, name, Box::new(metric.clone()));
-    metric
+    register(
+        registry,
+        name,
+        IntGaugeVec::new(Opts::new(name, help), labels),
+    )
 }
 
 fn histogram(
@@ -82,18 +85,11 @@ fn histogram(
     labels: &[&str],
     buckets: Vec<f64>,
 ) -> HistogramVec {
-    let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
-        .unwrap_or_else(|error| panic!("metric {name} is malformed: {error}"));
-    register(registry, name, Box::new(metric.clone()));
-    metric
-}
-
-// Metric definitions are constants of this file and each name is registered once, so these
-// panics can only fire on a programming error caught by the first test that builds metrics.
-fn register(registry: &Registry, name: &str, metric: Box<dyn prometheus::core::Collector>) {
-    registry
-        .register(metric)
-        .unwrap_or_else(|error| panic!("metric {name} cannot be registered: {error}"));
+    register(
+        registry,
+        name,
+        HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels),
+    )
 }
 
 const SECONDS_BUCKETS: [f64; 14] = [
@@ -163,12 +159,17 @@ impl ProjectorMetrics {
                 "Records in the partition not yet committed to the read tables.",
                 ptp,
             ),
-            lag_seconds: {
-                let metric = GaugeVec::new(Opts::new(METRIC_NAMES[8], "Age of the newest committed record when its batch committed (0 once caught up)."), ptp)
-                    .unwrap_or_else(|error| panic!("metric lag_seconds is malformed: {error}"));
-                register(&r, METRIC_NAMES[8], Box::new(metric.clone()));
-                metric
-            },
+            lag_seconds: register(
+                &r,
+                METRIC_NAMES[8],
+                GaugeVec::new(
+                    Opts::new(
+                        METRIC_NAMES[8],
+                        "Age of the newest committed record when its batch committed (0 once caught up).",
+                    ),
+                    ptp,
+                ),
+            ),
             committed_offset: int_gauge(
                 &r,
                 METRIC_NAMES[9],
@@ -371,6 +372,8 @@ pub struct BatchCommitted<'a> {
 
 #[cfg(test)]
 mod tests {
+    use tributary_runtime::metrics::missing;
+
     use super::*;
 
     #[test]
@@ -394,18 +397,10 @@ mod tests {
         metrics.marker_published();
         metrics.transient_failure("commit", "x", Duration::ZERO);
         metrics.high_watermark("t", 0, 5);
-        let exported: Vec<String> = metrics
-            .registry()
-            .gather()
-            .iter()
-            .map(|f| f.name().to_owned())
-            .collect();
-        for name in METRIC_NAMES {
-            assert!(
-                exported.iter().any(|e| e == name),
-                "{name} is not exported: {exported:?}"
-            );
-        }
+        assert_eq!(
+            missing(metrics.registry(), METRIC_NAMES),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -7,13 +7,14 @@
 //!   of commands and events;
 //! - [`kafka`]: client configuration (`KAFKA_*` pass-through, pinned guarantees), topic
 //!   administration and partition end offsets;
-//! - [`http`]: `/metrics`, `/healthz`, `/readyz`;
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz`; [`metrics`]: registering metrics;
 //! - [`shutdown`]: one handle that tells every task to finish;
 //! - [`telemetry`]: JSON or text logs.
 
 pub mod clock;
 pub mod http;
 pub mod kafka;
+pub mod metrics;
 pub mod partitioner;
 pub mod shutdown;
 pub mod telemetry;

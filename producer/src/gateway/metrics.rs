@@ -8,6 +8,7 @@ use std::time::Duration;
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
+use tributary_runtime::metrics::register;
 
 /// The name of every metric the gateway exports.
 pub const METRIC_NAMES: &[&str] = &[
@@ -105,22 +106,6 @@ impl Default for GatewayMetrics {
     fn default() -> Self {
         Self::new()
     }
-}
-
-// Metric definitions are constants of this file and each name is registered once per
-// registry, so these panics can only fire on a programming error caught by the first test
-// that builds metrics — or when a process registers the gateway's metrics twice in one
-// registry, which is the same kind of error.
-fn register<C: prometheus::core::Collector + Clone + 'static>(
-    registry: &Registry,
-    name: &str,
-    metric: Result<C, prometheus::Error>,
-) -> C {
-    let metric = metric.unwrap_or_else(|error| panic!("metric {name} is malformed: {error}"));
-    registry
-        .register(Box::new(metric.clone()))
-        .unwrap_or_else(|error| panic!("metric {name} cannot be registered: {error}"));
-    metric
 }
 
 /// From half a millisecond (a refused body) to the longest reply timeout worth waiting for.
