@@ -29,16 +29,6 @@ use tributary_tests::{BROKER_TIMEOUT, consumer, producer, unique_name};
 const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
 const CATCH_UP: Duration = Duration::from_secs(60);
 
-fn start_projector(pipeline: &TestPipeline) -> ServiceProcess {
-    ServiceProcess::start(
-        "projector",
-        PROJECTOR,
-        &["run"],
-        &pipeline.projector_env(),
-        "PROJECTOR_HTTP_ADDR",
-    )
-}
-
 /// What the projector must do with one produced record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
@@ -511,7 +501,7 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
         .collect();
     assert_eq!(first_failure.len(), 4);
 
-    let mut projector = start_projector(&pipeline);
+    let mut projector = pipeline.start_projector(PROJECTOR, &[]);
     projector.wait_ready(Duration::from_secs(60)).await;
     let pool = pipeline.pool().await;
     let ends = pipeline.end_offsets(&topic);
@@ -600,15 +590,8 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
     );
 
     // A restart reads the parked aggregates back from the table.
-    projector.signal("TERM");
-    let code = projector.wait_exit(Duration::from_secs(30)).await;
-    assert_eq!(
-        code,
-        Some(0),
-        "graceful shutdown:\n{}",
-        projector.log_tail()
-    );
-    let mut projector = start_projector(&pipeline);
+    projector.stop_gracefully(Duration::from_secs(30)).await;
+    let mut projector = pipeline.start_projector(PROJECTOR, &[]);
     projector.wait_ready(Duration::from_secs(60)).await;
 
     let overdrawn = id("overdrawn");
@@ -663,13 +646,6 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
         1.0
     );
 
-    projector.signal("TERM");
-    let code = projector.wait_exit(Duration::from_secs(30)).await;
-    assert_eq!(
-        code,
-        Some(0),
-        "graceful shutdown:\n{}",
-        projector.log_tail()
-    );
+    projector.stop_gracefully(Duration::from_secs(30)).await;
     pipeline.drop_schema(&pool).await;
 }

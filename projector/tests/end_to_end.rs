@@ -16,22 +16,9 @@ use tributary_schemas::Codec;
 use tributary_schemas::protocol::ProjectionMarker;
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, assert_tables_match, produce};
 use tributary_tests::pipeline::{TestPipeline, committed, wait_for_catch_up};
-use tributary_tests::process::ServiceProcess;
 use tributary_tests::{BROKER_TIMEOUT, consumer, producer, unique_name, wait_until};
 
 const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
-
-fn start_projector(pipeline: &TestPipeline, extra: &[(&str, &str)]) -> ServiceProcess {
-    let mut env = pipeline.projector_env();
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    ServiceProcess::start(
-        "projector",
-        PROJECTOR,
-        &["run"],
-        &env,
-        "PROJECTOR_HTTP_ADDR",
-    )
-}
 
 /// The latest marker per key on the pipeline's markers topic.
 fn latest_markers(pipeline: &TestPipeline, wanted: usize) -> BTreeMap<String, ProjectionMarker> {
@@ -62,7 +49,7 @@ async fn fifty_thousand_events_across_two_thousand_accounts_land_exactly_once() 
     let records: Vec<RawRecord> = workload.events.iter().map(RawRecord::of).collect();
     produce(&producer(&[]), &topic, &records).await;
 
-    let mut projector = start_projector(&pipeline, &[]);
+    let mut projector = pipeline.start_projector(PROJECTOR, &[]);
     projector.wait_ready(Duration::from_secs(60)).await;
     let ends = pipeline.end_offsets(&topic);
     assert_eq!(ends.values().sum::<i64>(), 50_000);
@@ -129,13 +116,6 @@ async fn fifty_thousand_events_across_two_thousand_accounts_land_exactly_once() 
     );
     drop(lag_tool);
 
-    projector.signal("TERM");
-    let code = projector.wait_exit(Duration::from_secs(30)).await;
-    assert_eq!(
-        code,
-        Some(0),
-        "graceful shutdown:\n{}",
-        projector.log_tail()
-    );
+    projector.stop_gracefully(Duration::from_secs(30)).await;
     pipeline.drop_schema(&pool).await;
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, assert_tables_match, produce};
 use tributary_tests::pipeline::{TestPipeline, committed, wait_for_catch_up};
-use tributary_tests::process::{ServiceProcess, http_get};
+use tributary_tests::process::http_get;
 use tributary_tests::producer;
 
 const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
@@ -41,19 +41,13 @@ async fn a_database_outage_is_retried_never_skipped_and_recovers_by_itself() {
 
     let instance = format!("outage-{}", uuid::Uuid::new_v4().simple());
     let application_name = format!("tributary-projector {instance}");
-    let mut env = pipeline.projector_env();
-    env.push(("PROJECTOR_INSTANCE_ID".to_owned(), instance.clone()));
     // Retries pause at most half a second, so recovery is not waiting out a long backoff.
-    env.push((
-        "PROJECTOR_RETRY_MAX_BACKOFF_MS".to_owned(),
-        "500".to_owned(),
-    ));
-    let mut projector = ServiceProcess::start(
-        "projector",
+    let mut projector = pipeline.start_projector(
         PROJECTOR,
-        &["run"],
-        &env,
-        "PROJECTOR_HTTP_ADDR",
+        &[
+            ("PROJECTOR_INSTANCE_ID", &instance),
+            ("PROJECTOR_RETRY_MAX_BACKOFF_MS", "500"),
+        ],
     );
     projector.wait_ready(Duration::from_secs(60)).await;
     let pool = pipeline.pool().await;
@@ -159,13 +153,6 @@ async fn a_database_outage_is_retried_never_skipped_and_recovers_by_itself() {
     let metrics = projector.get("/metrics").await.1;
     assert!(transient_failures(&metrics) >= failures_during);
 
-    projector.signal("TERM");
-    let code = projector.wait_exit(Duration::from_secs(30)).await;
-    assert_eq!(
-        code,
-        Some(0),
-        "graceful shutdown:\n{}",
-        projector.log_tail()
-    );
+    projector.stop_gracefully(Duration::from_secs(30)).await;
     pipeline.drop_schema(&pool).await;
 }

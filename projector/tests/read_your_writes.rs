@@ -13,25 +13,10 @@ use serde_json::Value;
 use tributary_schemas::bank::account::{AccountEvent, AccountOpened, Deposited};
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, produce};
 use tributary_tests::pipeline::TestPipeline;
-use tributary_tests::process::{ServiceProcess, http_get};
+use tributary_tests::process::http_get;
 use tributary_tests::producer;
 
 const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
-
-fn start_projector(pipeline: &TestPipeline, wait_bound: Duration) -> ServiceProcess {
-    let mut env = pipeline.projector_env();
-    env.push((
-        "READ_CONSISTENCY_TIMEOUT_MS".to_owned(),
-        wait_bound.as_millis().to_string(),
-    ));
-    ServiceProcess::start(
-        "projector",
-        PROJECTOR,
-        &["run"],
-        &env,
-        "PROJECTOR_HTTP_ADDR",
-    )
-}
 
 fn opened(id: &str) -> AccountEvent {
     AccountOpened {
@@ -75,7 +60,13 @@ async fn a_token_of_a_just_produced_event_reads_the_state_that_includes_it() {
     let bound = Duration::from_secs(10);
     let pipeline = TestPipeline::create("ryw", 2).await;
     let topic = pipeline.topology.events("account");
-    let mut projector = start_projector(&pipeline, bound);
+    let mut projector = pipeline.start_projector(
+        PROJECTOR,
+        &[(
+            "READ_CONSISTENCY_TIMEOUT_MS",
+            &bound.as_millis().to_string(),
+        )],
+    );
     projector.wait_ready(Duration::from_secs(60)).await;
 
     let mut workload = AccountWorkload::default();
@@ -99,14 +90,7 @@ async fn a_token_of_a_just_produced_event_reads_the_state_that_includes_it() {
         assert_eq!(account["status"], "open", "{body}");
     }
 
-    projector.signal("TERM");
-    let code = projector.wait_exit(Duration::from_secs(30)).await;
-    assert_eq!(
-        code,
-        Some(0),
-        "graceful shutdown:\n{}",
-        projector.log_tail()
-    );
+    projector.stop_gracefully(Duration::from_secs(30)).await;
     pipeline.drop_schema(&pipeline.pool().await).await;
 }
 
@@ -115,7 +99,13 @@ async fn a_token_never_reached_answers_503_within_the_bound() {
     let bound = Duration::from_millis(1000);
     let pipeline = TestPipeline::create("ryw", 2).await;
     let topic = pipeline.topology.events("account");
-    let mut projector = start_projector(&pipeline, bound);
+    let mut projector = pipeline.start_projector(
+        PROJECTOR,
+        &[(
+            "READ_CONSISTENCY_TIMEOUT_MS",
+            &bound.as_millis().to_string(),
+        )],
+    );
     projector.wait_ready(Duration::from_secs(60)).await;
 
     let mut workload = AccountWorkload::default();
@@ -189,13 +179,6 @@ async fn a_token_never_reached_answers_503_within_the_bound() {
         assert!(error.contains(malformed), "{body}");
     }
 
-    projector.signal("TERM");
-    let code = projector.wait_exit(Duration::from_secs(30)).await;
-    assert_eq!(
-        code,
-        Some(0),
-        "graceful shutdown:\n{}",
-        projector.log_tail()
-    );
+    projector.stop_gracefully(Duration::from_secs(30)).await;
     pipeline.drop_schema(&pipeline.pool().await).await;
 }

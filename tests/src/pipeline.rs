@@ -10,6 +10,7 @@ use tributary_runtime::Topology;
 use tributary_runtime::kafka::admin;
 use tributary_runtime::kafka::offsets::end_offsets;
 
+use crate::process::ServiceProcess;
 use crate::{BROKER_TIMEOUT, consumer, database_url, kafka, unique_name};
 
 /// Topics and a schema that belong to one test.
@@ -46,7 +47,8 @@ impl TestPipeline {
         }
     }
 
-    /// Environment for a projector process of this pipeline.
+    /// Environment for a service process of this pipeline (the projector's and the
+    /// producer's variables are the same).
     pub fn projector_env(&self) -> Vec<(String, String)> {
         vec![
             (
@@ -62,6 +64,40 @@ impl TestPipeline {
             ),
             ("LOG_FORMAT".to_owned(), "text".to_owned()),
         ]
+    }
+
+    /// Starts `binary` (the projector) with `projector run` and this pipeline's environment
+    /// plus `extra` variables.
+    pub fn start_projector(&self, binary: &str, extra: &[(&str, &str)]) -> ServiceProcess {
+        self.start_service("projector", binary, &["run"], "PROJECTOR_HTTP_ADDR", extra)
+    }
+
+    /// Starts `binary` (the producer) in `mode` (`all`, `gateway`, `processor`, `saga`) with
+    /// this pipeline's environment plus `extra` variables.
+    pub fn start_producer(
+        &self,
+        binary: &str,
+        mode: &str,
+        extra: &[(&str, &str)],
+    ) -> ServiceProcess {
+        self.start_service(mode, binary, &[mode], "PRODUCER_HTTP_ADDR", extra)
+    }
+
+    fn start_service(
+        &self,
+        name: &str,
+        binary: &str,
+        args: &[&str],
+        http_env: &str,
+        extra: &[(&str, &str)],
+    ) -> ServiceProcess {
+        let mut env = self.projector_env();
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        ServiceProcess::start(name, binary, args, &env, http_env)
     }
 
     /// A pool on the test's schema (created if missing).

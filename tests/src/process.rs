@@ -132,6 +132,20 @@ impl ServiceProcess {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGTERM and asserts that the process exits with status 0 within `timeout`: the
+    /// graceful shutdown every service promises.
+    pub async fn stop_gracefully(&mut self, timeout: Duration) {
+        self.signal("TERM");
+        let code = self.wait_exit(timeout).await;
+        assert_eq!(
+            code,
+            Some(0),
+            "graceful shutdown of {}:\n{}",
+            self.name,
+            self.log_tail()
+        );
+    }
+
     /// Waits up to `timeout` for the process to exit; returns its exit code.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = tokio::time::Instant::now() + timeout;
