@@ -237,15 +237,31 @@ impl ProjectorMetrics {
         self.committed_offset
             .with_label_values(&[p, commit.topic, &partition])
             .set(commit.next_offset);
-        self.lag_seconds
-            .with_label_values(&[p, commit.topic, &partition])
-            .set(commit.age.as_secs_f64());
         self.update_position(
             commit.topic,
             commit.partition,
             None,
             Some(commit.next_offset),
         );
+        // Set after the offset lag, which clears it only when the partition is known to be
+        // caught up.
+        self.lag_seconds
+            .with_label_values(&[p, commit.topic, &partition])
+            .set(commit.age.as_secs_f64());
+    }
+
+    /// The partition is no longer this instance's: its per-partition series are removed, so
+    /// that dashboards show the new owner's values rather than this instance's last ones.
+    pub fn partition_released(&self, topic: &str, partition: i32) {
+        let partition_label = partition.to_string();
+        let labels = [self.projection.as_str(), topic, partition_label.as_str()];
+        let _ = self.lag_offsets.remove_label_values(&labels);
+        let _ = self.lag_seconds.remove_label_values(&labels);
+        let _ = self.committed_offset.remove_label_values(&labels);
+        self.positions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&(topic.to_owned(), partition));
     }
 
     /// The partition's high watermark, from the consumer's statistics.
@@ -277,7 +293,7 @@ impl ProjectorMetrics {
         let partition = partition.to_string();
         let labels = [self.projection.as_str(), topic, partition.as_str()];
         self.lag_offsets.with_label_values(&labels).set(lag);
-        if lag == 0 {
+        if high.is_some() && lag == 0 {
             self.lag_seconds.with_label_values(&labels).set(0.0);
         }
     }
@@ -401,6 +417,56 @@ mod tests {
             missing(metrics.registry(), METRIC_NAMES),
             Vec::<String>::new()
         );
+    }
+
+    fn committed(metrics: &ProjectorMetrics, next_offset: i64, age_secs: u64) {
+        metrics.batch_committed(&BatchCommitted {
+            topic: "t",
+            partition: 3,
+            size: 1,
+            applied: 1,
+            next_offset,
+            duration: Duration::ZERO,
+            transaction: Duration::ZERO,
+            age: Duration::from_secs(age_secs),
+        });
+    }
+
+    #[test]
+    fn age_lag_stays_until_the_partition_is_known_to_be_caught_up() {
+        let metrics = ProjectorMetrics::new("p");
+        let lag = || {
+            metrics
+                .lag_seconds
+                .with_label_values(&["p", "t", "3"])
+                .get()
+        };
+        committed(&metrics, 10, 7);
+        assert_eq!(lag(), 7.0, "no high watermark known yet: the age stands");
+        metrics.high_watermark("t", 3, 10);
+        assert_eq!(lag(), 0.0, "caught up");
+    }
+
+    #[test]
+    fn a_released_partition_leaves_no_series_behind() {
+        let metrics = ProjectorMetrics::new("p");
+        let partition_series = || {
+            metrics
+                .registry()
+                .gather()
+                .iter()
+                .flat_map(|family| family.get_metric().to_vec())
+                .filter(|metric| metric.get_label().iter().any(|l| l.name() == "partition"))
+                .count()
+        };
+        committed(&metrics, 10, 1);
+        assert_eq!(
+            partition_series(),
+            3,
+            "committed offset, lag in offsets and in seconds"
+        );
+        metrics.partition_released("t", 3);
+        assert_eq!(partition_series(), 0);
     }
 
     #[test]

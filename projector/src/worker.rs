@@ -155,6 +155,7 @@ impl<R: ReadModel> Worker<R> {
                     BatchEnd::Fenced => {
                         // The new owner's markers are the truth now; ours would be older.
                         self.shared.markers.forget(&topic, partition);
+                        self.shared.metrics.partition_released(&topic, partition);
                         tracing::info!(topic, partition, "partition lost to another worker");
                         return;
                     }
@@ -168,6 +169,7 @@ impl<R: ReadModel> Worker<R> {
             }
         }
         self.shared.markers.flush_and_wait(&topic, partition).await;
+        self.shared.metrics.partition_released(&topic, partition);
         tracing::info!(
             topic,
             partition,
