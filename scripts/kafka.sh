@@ -152,7 +152,8 @@ find_orphan() {
 }
 
 broker_ready() {
-  tcp_open "$BOOT_HOST" "$BOOT_PORT" && kafka_api_versions "$BOOT_HOST" "$BOOT_PORT"
+  tcp_open "$BOOT_HOST" "$BOOT_PORT" && kafka_api_versions "$BOOT_HOST" "$BOOT_PORT" \
+    && kafka_metadata "$BOOT_HOST" "$BOOT_PORT"
 }
 
 check_external() {

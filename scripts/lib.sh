@@ -149,6 +149,26 @@ kafka_api_versions() {
   [[ "${#reply}" -eq 20 && "${reply:8:12}" == "000000010000" ]]
 }
 
+# kafka_metadata HOST PORT: a Metadata v1 request for no topics gets an answer.
+# Unlike ApiVersions it goes through the broker's storage, so a broker whose
+# storage has failed (seen with Tansu 0.6.0 after an internal panic: the port
+# stays open, every request that needs storage fails) is not taken for ready.
+kafka_metadata() {
+  local host="$1" port="$2"
+  host="${host#[}"
+  host="${host%]}"
+  local reply
+  # Request: size=16 | api_key=3 | api_version=1 | correlation_id=2 |
+  # client_id="tb" | topics: empty array. Reply starts: size(4) correlation_id(4).
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  reply="$(timeout 5 bash -c '
+    exec 3<>"/dev/tcp/$1/$2" || exit 1
+    printf "\x00\x00\x00\x10\x00\x03\x00\x01\x00\x00\x00\x02\x00\x02tb\x00\x00\x00\x00" >&3
+    head -c 8 <&3 | od -An -tx1 | tr -d " \n"
+  ' _ "$host" "$port" 2>/dev/null)" || return 1
+  [[ "${#reply}" -eq 16 && "${reply:8:8}" == "00000002" ]]
+}
+
 # find_cargo: make sure `cargo` is on PATH (rustup puts it in ~/.cargo/bin,
 # which non-login shells such as CI's may not have on PATH).
 find_cargo() {

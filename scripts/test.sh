@@ -4,6 +4,7 @@
 #   cargo fmt --all --check
 #   cargo clippy --workspace --all-targets -- -D warnings
 #   cargo test --workspace [ARGS...]
+#   scripts/deploy-check.sh  (deploy/: manifests, image, rules, dashboard, live Prometheus)
 #
 #   scripts/test.sh [extra cargo test args...]
 #
@@ -142,3 +143,4 @@ run_step "cargo toolchain" cargo_tools
 run_step "cargo fmt --all --check" cargo fmt --all --check
 run_step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 run_step "cargo test --workspace${*:+ $*}" cargo_test "$@"
+run_step "deploy assets" bash "$SCRIPTS/deploy-check.sh"
