@@ -10,6 +10,7 @@
 
 pub mod bank_events;
 pub mod failures;
+pub mod http;
 pub mod pipeline;
 pub mod process;
 

@@ -277,10 +277,12 @@ impl PartitionProcessor {
                 }
                 Decided::Rejected { reason, version } => {
                     // A refusal writes nothing, so no read-back would catch a stale state:
-                    // read to the log's end and decide again if anything arrived.
+                    // read the aggregate's events partition (the only one its decision
+                    // depends on) to its end and decide again if anything arrived.
+                    let own = std::slice::from_ref(&topic);
                     if self
                         .tail
-                        .catch_up(&mut self.books, &self.shared.codec)
+                        .catch_up_topics(&mut self.books, &self.shared.codec, own)
                         .await?
                     {
                         continue;
