@@ -3,11 +3,12 @@
 //! tables equal an independent fold of the produced events, the stored offsets are exactly
 //! the partitions' ends, and no stored offset ever moved backwards in between.
 //!
-//! Half of the events are produced before the first start and half while the projector is
-//! being killed and restarted, so kills also land while new records arrive. Small batches
-//! (500 records) keep a transaction in flight most of the time, and every kill waits until
-//! the incarnation has committed at least one batch of its own, so kills land mid-work, not
-//! during start-up. The moments are random but reproducible (a fixed seed).
+//! A quarter of the events is produced before the first start and the rest while the
+//! projector is being killed and restarted, so kills also land while new records arrive (and
+//! production overlaps the work instead of preceding it). Small batches (500 records) keep a
+//! transaction in flight most of the time, and every kill waits until the incarnation has
+//! committed at least one batch of its own, so kills land mid-work, not during start-up. The
+//! moments are random but reproducible (a fixed seed).
 //!
 //! Each incarnation joins a consumer group of its own. The group's offsets play no part in
 //! exactly-once (a worker starts where the offset store says), so this loses nothing, and
@@ -28,6 +29,8 @@ const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
 
 const EVENTS: usize = 200_000;
 const ACCOUNTS: usize = 5_000;
+/// Events produced before the first start.
+const UP_FRONT: usize = EVENTS / 4;
 const KILLS: usize = 12;
 /// Longest random run after an incarnation's first commit, before its kill.
 const MAX_RUN_MS: u64 = 1_500;
@@ -39,10 +42,10 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let topic = pipeline.topology.events("account");
     let workload = AccountWorkload::generate(&pipeline.prefix, ACCOUNTS, EVENTS, 41);
     let records: Vec<RawRecord> = workload.events.iter().map(RawRecord::of).collect();
-    let late: Vec<RawRecord> = records[EVENTS / 2..].to_vec();
+    let late: Vec<RawRecord> = records[UP_FRONT..].to_vec();
     let events_producer = producer(&[]);
-    produce(&events_producer, &topic, &records[..EVENTS / 2]).await;
-    eprintln!("produced the first half after {:?}", started.elapsed());
+    produce(&events_producer, &topic, &records[..UP_FRONT]).await;
+    eprintln!("produced {UP_FRONT} after {:?}", started.elapsed());
 
     let pool = pipeline.pool().await;
     let watch = OffsetWatch::start(&pool, "bank", &topic);

@@ -102,7 +102,7 @@ impl LogTail {
         topics: &[String],
     ) -> Result<bool, TailError> {
         let mut read = false;
-        for topic in topics.iter().cloned() {
+        for topic in topics {
             let consumer = Arc::clone(&self.consumer);
             let partition = self.partition;
             let name = topic.clone();
@@ -111,8 +111,8 @@ impl LogTail {
             })
             .await
             .map_err(|_| KafkaError::Canceled)??;
-            if high > self.positions.get(&topic).copied().unwrap_or(0) {
-                self.read_through(books, codec, &topic, high - 1).await?;
+            if high > self.positions.get(topic).copied().unwrap_or(0) {
+                self.read_through(books, codec, topic, high - 1).await?;
                 read = true;
             }
         }
