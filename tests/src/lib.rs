@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bank_events;
+pub mod command_side;
 pub mod failures;
 pub mod http;
 pub mod pipeline;

