@@ -3,13 +3,17 @@
 //!
 //! `decide` is pure and sees only the aggregate's own state, which is what lets the processor
 //! be the single writer of an aggregate and rebuild it from the log at any time. Each accepted
-//! command causes at most one event (one record on the wire, see docs/ARCHITECTURE.md).
+//! command causes at most one event (one record on the wire, see docs/ARCHITECTURE.md), and so
+//! does each refused one: a refusal the domain does not record as an event of its own is
+//! recorded as [`CommandRefused`], so that the log decides refusals as it decides acceptances
+//! and a repeated command is answered with its first outcome after any restart.
 //! Versions, command de-duplication and I/O belong to the engine, never to `decide`/`apply`.
 
 use std::fmt::Debug;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tributary_schemas::protocol::CommandRefused;
 use tributary_schemas::RecordSet;
 
 /// An event-sourced aggregate: state folded from its events, deciding on commands.
@@ -23,8 +27,9 @@ pub trait Aggregate:
     /// Every command the aggregate accepts.
     type Command: RecordSet + Clone + Debug + PartialEq + Send + Sync;
 
-    /// Every event the aggregate records.
-    type Event: RecordSet + Clone + Debug + PartialEq + Send + Sync;
+    /// Every event the aggregate records, [`CommandRefused`] among them: the engine records
+    /// with it every refusal that `decide` does not record itself.
+    type Event: RecordSet + From<CommandRefused> + Clone + Debug + PartialEq + Send + Sync;
 
     /// Decides what `command` causes for the aggregate `id` in its current state:
     /// `Ok(Some(event))` records the event, `Ok(None)` accepts a command that changes nothing
@@ -37,15 +42,76 @@ pub trait Aggregate:
     ) -> Result<Option<Self::Event>, Rejection<Self::Event>>;
 
     /// Folds one event into the state. Must accept every event `decide` can return from the
-    /// state it is applied to; it never fails, because the event already happened.
+    /// state it is applied to; it never fails, because the event already happened. A
+    /// [`CommandRefused`] changes nothing (the engine does not pass it here).
     fn apply(&mut self, event: &Self::Event);
 
-    /// The reason, when `event` records a refusal (the `recorded` event of a [`Rejection`]),
-    /// exactly as `decide` gave it; `None` for events of accepted commands. The engine uses it
-    /// to answer a repeated command as the first one was answered.
+    /// The reason, when `event` is one of the domain's own events recording a refusal (the
+    /// `recorded` event of a [`Rejection`]), exactly as `decide` gave it; `None` for events of
+    /// accepted commands. [`refusal_reason`] adds [`CommandRefused`], which the engine records.
     fn refusal(event: &Self::Event) -> Option<String> {
         let _ = event;
         None
+    }
+}
+
+/// Why `event` records a refusal, if it does: the domain's own refusal events
+/// ([`Aggregate::refusal`]) and the engine's [`CommandRefused`]. The engine uses it to answer a
+/// repeated command as the first one was answered.
+pub fn refusal_reason<A: Aggregate>(event: &A::Event) -> Option<String> {
+    match event.member::<CommandRefused>() {
+        Some(refused) => Some(refused.reason.clone()),
+        None => A::refusal(event),
+    }
+}
+
+/// Decides `command` as the log records it: as [`Aggregate::decide`] does, except that a
+/// refusal without an event of the domain's own is recorded as [`CommandRefused`]. Every
+/// decision other than [`RecordedDecision::Unchanged`] is then exactly one event.
+pub fn decide_recorded<A: Aggregate>(
+    state: &A,
+    id: &str,
+    command: &A::Command,
+) -> RecordedDecision<A::Event> {
+    match state.decide(id, command) {
+        Ok(Some(event)) => RecordedDecision::Accepted(event),
+        Ok(None) => RecordedDecision::Unchanged,
+        Err(Rejection { reason, recorded }) => {
+            let event = recorded.unwrap_or_else(|| {
+                CommandRefused {
+                    command_type: command.full_name().to_owned(),
+                    reason: reason.clone(),
+                }
+                .into()
+            });
+            RecordedDecision::Refused { reason, event }
+        }
+    }
+}
+
+/// A decision as the log records it (see [`decide_recorded`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordedDecision<E> {
+    /// Accepted: the event to record.
+    Accepted(E),
+    /// Accepted without an event: nothing changes (a repeated claim by the holder).
+    Unchanged,
+    /// Refused: why, and the event that records the refusal.
+    Refused {
+        /// Why, as `decide` gave it.
+        reason: String,
+        /// The domain's own refusal event, or [`CommandRefused`].
+        event: E,
+    },
+}
+
+impl<E> RecordedDecision<E> {
+    /// The event to record, if any.
+    pub fn event(&self) -> Option<&E> {
+        match self {
+            Self::Accepted(event) | Self::Refused { event, .. } => Some(event),
+            Self::Unchanged => None,
+        }
     }
 }
 
@@ -54,13 +120,13 @@ pub trait Aggregate:
 pub struct Rejection<E> {
     /// Why, in words a caller can act on (returned as the 409 body by the gateway).
     pub reason: String,
-    /// The refusal as an event, when other parts of the system must learn of it (a saga
-    /// step refused); recorded in the log like any event.
+    /// The refusal as an event of the domain's own, when other parts of the system must learn
+    /// of it (a saga step refused). Without one, the engine records [`CommandRefused`].
     pub recorded: Option<E>,
 }
 
 impl<E> Rejection<E> {
-    /// A refusal that only the caller needs to know about.
+    /// A refusal that only the caller needs to know about (recorded as [`CommandRefused`]).
     pub fn new(reason: impl Into<String>) -> Self {
         Self {
             reason: reason.into(),
@@ -89,9 +155,11 @@ pub struct Versioned<A> {
 }
 
 impl<A: Aggregate> Versioned<A> {
-    /// Folds `event` and advances the version.
+    /// Folds `event` and advances the version; a [`CommandRefused`] only advances it.
     pub fn apply(&mut self, event: &A::Event) {
-        self.state.apply(event);
+        if event.member::<CommandRefused>().is_none() {
+            self.state.apply(event);
+        }
         self.version += 1;
     }
 

@@ -13,5 +13,7 @@ pub mod aggregate;
 pub mod bank;
 pub mod saga;
 
-pub use aggregate::{Aggregate, Rejection, Versioned};
+pub use aggregate::{
+    Aggregate, RecordedDecision, Rejection, Versioned, decide_recorded, refusal_reason,
+};
 pub use saga::{Saga, SagaStep, step_command_id};

@@ -1,5 +1,6 @@
 //! Properties of the bank domain over random histories: an account's balance never goes
-//! negative and its version counts exactly its recorded events; replaying the recorded events
+//! negative, every refusal is recorded as one event that changes nothing, and the version
+//! counts exactly the recorded events; replaying the recorded events
 //! rebuilds the state; and the sagas, driven to quiet by a small in-memory engine, end every
 //! transfer and conserve money, and keep e-mail addresses unique.
 //!
@@ -20,7 +21,9 @@ use tributary_domain::bank::sagas::BankSaga;
 use tributary_domain::bank::transfer::{Transfer, TransferStatus};
 use tributary_domain::bank::user::{User, UserStatus};
 use tributary_domain::bank::{BankCommand, BankEvent};
-use tributary_domain::{Aggregate, Saga, Versioned};
+use tributary_domain::{
+    Aggregate, RecordedDecision, Saga, Versioned, decide_recorded, refusal_reason,
+};
 use tributary_schemas::bank::account::{
     AccountCommand, AccountEvent, CloseAccount, CreditForTransfer, DebitForTransfer, Deposit,
     OpenAccount, RefundForTransfer, Withdraw,
@@ -110,11 +113,18 @@ proptest! {
         let mut recorded: Vec<AccountEvent> = Vec::new();
         for command in &commands {
             let before = account.clone();
-            let decision = account.state.decide("acc-1", command);
-            match Versioned::<Account>::recorded_event(&decision).cloned() {
+            let decision = decide_recorded(&account.state, "acc-1", command);
+            match decision.event().cloned() {
                 Some(event) => {
                     account.apply(&event);
                     prop_assert_eq!(account.version, before.version + 1);
+                    if let RecordedDecision::Refused { reason, .. } = &decision {
+                        // Every refusal is one event that names its reason and changes nothing.
+                        prop_assert_eq!(refusal_reason::<Account>(&event), Some(reason.clone()));
+                        prop_assert_eq!(&account.state, &before.state);
+                    } else {
+                        prop_assert_eq!(refusal_reason::<Account>(&event), None);
+                    }
                     recorded.push(event);
                 }
                 None => prop_assert_eq!(&account, &before),
@@ -188,8 +198,8 @@ fn handle<A: Aggregate>(
     command: &A::Command,
 ) -> Option<(u64, A::Event)> {
     let versioned = map.entry(id.to_owned()).or_default();
-    let decision = versioned.state.decide(id, command);
-    let event = Versioned::<A>::recorded_event(&decision).cloned()?;
+    let decision = decide_recorded(&versioned.state, id, command);
+    let event = decision.event().cloned()?;
     versioned.apply(&event);
     Some((versioned.version, event))
 }

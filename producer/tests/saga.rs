@@ -215,6 +215,8 @@ fn transfer_ends(log: &JudgedLog) -> BTreeMap<String, (&'static str, bool)> {
             TransferEvent::SourceDebited(_) => ("source_debited", false),
             TransferEvent::Completed(_) => ("completed", false),
             TransferEvent::Failed(failed) => ("failed", failed.compensated),
+            // A refused step (a redelivery out of order) leaves the transfer where it was.
+            TransferEvent::CommandRefused(_) => continue,
         };
         ends.insert(record.aggregate_id.clone(), end);
     }

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use tributary_domain::{Aggregate, Versioned};
+use tributary_domain::{Aggregate, Versioned, refusal_reason};
 use tributary_schemas::headers::EventHeaders;
 use tributary_schemas::{Codec, RecordSet};
 
@@ -90,7 +90,7 @@ impl<A: Aggregate> AggregateChange<A> {
                 version: applied.version,
                 offset: applied.offset,
                 event_type: applied.headers.event_type.clone(),
-                refusal: A::refusal(&applied.event),
+                refusal: refusal_reason::<A>(&applied.event),
             });
         }
         let excess = after.recent_commands.len().saturating_sub(keep_command_ids);

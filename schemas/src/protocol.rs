@@ -1,5 +1,6 @@
 //! Records of the pipeline itself, independent of any domain: the envelope a command travels
-//! in, the reply its issuer waits for, and the marker that says how far a projection got.
+//! in, the reply its issuer waits for, the refusal recorded in an aggregate's log, and the
+//! marker that says how far a projection got.
 
 use serde::{Deserialize, Serialize};
 
@@ -98,7 +99,21 @@ impl ProjectionMarker {
     }
 }
 
+/// A command an aggregate refused, recorded as the aggregate's next event.
+///
+/// Every aggregate's event set includes it, so a refusal is decided by the log like an
+/// accepted command: it takes the next version, changes no state, and answers repeats of the
+/// command after any restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandRefused {
+    /// Full Avro name of the refused command.
+    pub command_type: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
 avro_record! {
+    CommandRefused => "tributary.protocol.CommandRefused",
     CommandEnvelope => "tributary.protocol.CommandEnvelope",
     CommandReply => "tributary.protocol.CommandReply",
     ProjectionMarker => "tributary.protocol.ProjectionMarker",

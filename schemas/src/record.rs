@@ -31,6 +31,9 @@ pub trait RecordSet: Sized {
     /// Turns a decoded value into the member its record name selects.
     fn from_decoded(decoded: Decoded) -> Result<Self, DecodeError>;
 
+    /// The value as record type `T`, when it is that member of the set.
+    fn member<T: Record + 'static>(&self) -> Option<&T>;
+
     /// Decodes framed bytes into a member of the set.
     fn decode(codec: &Codec, bytes: &[u8]) -> Result<Self, DecodeError> {
         Self::from_decoded(codec.decode(bytes)?)
@@ -75,6 +78,12 @@ macro_rules! record_set {
             ) -> Result<Vec<u8>, $crate::error::EncodeError> {
                 match self {
                     $( $name::$variant(record) => codec.encode(record) ),+
+                }
+            }
+
+            fn member<T: $crate::record::Record + 'static>(&self) -> Option<&T> {
+                match self {
+                    $( $name::$variant(record) => (record as &dyn std::any::Any).downcast_ref::<T>() ),+
                 }
             }
 

@@ -215,6 +215,10 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
             version: 1,
             replied_at: 1,
         }),
+        round_trip(CommandRefused {
+            command_type: s("tributary.bank.account.Withdraw"),
+            reason: s("insufficient funds: balance 0, withdrawal 1"),
+        }),
         round_trip(ProjectionMarker {
             projection: s("bank"),
             topic: s("tributary.account.events"),

@@ -517,9 +517,9 @@ pub fn fold_accounts(valid: &[EventRecord]) -> (BTreeMap<String, AccountRow>, Ve
             AccountEvent::DebitedForTransfer(e) => Some(("transfer_debit", -e.amount)),
             AccountEvent::CreditedForTransfer(e) => Some(("transfer_credit", e.amount)),
             AccountEvent::RefundedForTransfer(e) => Some(("transfer_refund", e.amount)),
-            AccountEvent::TransferDebitRejected(_) | AccountEvent::TransferCreditRejected(_) => {
-                None
-            }
+            AccountEvent::TransferDebitRejected(_)
+            | AccountEvent::TransferCreditRejected(_)
+            | AccountEvent::CommandRefused(_) => None,
         };
         if let Some((kind, amount)) = movement {
             row.balance += amount;

@@ -102,6 +102,8 @@ impl Aggregate for Account {
             AccountEvent::Closed(_) => self.status = AccountStatus::Closed,
             // A refusal is recorded for the saga; the account itself did not change.
             AccountEvent::TransferDebitRejected(_) | AccountEvent::TransferCreditRejected(_) => {}
+            // A refused command changes nothing.
+            AccountEvent::CommandRefused(_) => {}
         }
     }
 

@@ -55,6 +55,8 @@ impl Aggregate for EmailClaim {
             // The refusal is recorded for whoever waits on the claim; the holder stays.
             EmailClaimEvent::ClaimRejected(_) => {}
             EmailClaimEvent::Released(_) => self.holder = None,
+            // A refused command changes nothing.
+            EmailClaimEvent::CommandRefused(_) => {}
         }
     }
 

@@ -92,7 +92,9 @@ fn react_to_transfer(transfer_id: &str, event: &TransferEvent) -> Option<SagaSte
                 .into(),
             ),
         )),
-        TransferEvent::Completed(_) | TransferEvent::Failed(_) => None,
+        TransferEvent::Completed(_) | TransferEvent::Failed(_) | TransferEvent::CommandRefused(_) => {
+            None
+        }
     }
 }
 
@@ -140,7 +142,8 @@ fn react_to_account(event: &AccountEvent) -> Option<SagaStep<BankCommand>> {
         AccountEvent::Opened(_)
         | AccountEvent::Deposited(_)
         | AccountEvent::Withdrawn(_)
-        | AccountEvent::Closed(_) => None,
+        | AccountEvent::Closed(_)
+        | AccountEvent::CommandRefused(_) => None,
     }
 }
 
@@ -209,7 +212,7 @@ fn react_to_user(user_id: &str, version: u64, event: &UserEvent) -> Option<SagaS
                 .into(),
             ),
         )),
-        UserEvent::Registered(_) => None,
+        UserEvent::Registered(_) | UserEvent::CommandRefused(_) => None,
     }
 }
 

@@ -98,6 +98,8 @@ impl Aggregate for Transfer {
                 self.failure_reason = Some(failed.reason.clone());
                 self.compensated = failed.compensated;
             }
+            // A refused command changes nothing.
+            TransferEvent::CommandRefused(_) => {}
         }
     }
 }

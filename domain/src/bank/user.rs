@@ -57,6 +57,8 @@ impl Aggregate for User {
                 self.display_name.clone_from(&registered.display_name);
             }
             UserEvent::EmailChanged(changed) => self.email.clone_from(&changed.new_email),
+            // A refused command changes nothing.
+            UserEvent::CommandRefused(_) => {}
         }
     }
 }

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use tributary_domain::{Aggregate, Rejection, Versioned};
+use tributary_domain::{Aggregate, RecordedDecision, Versioned, decide_recorded, refusal_reason};
 use tributary_projector::plan::{RecentCommand, StoredAggregate};
 use tributary_projector::record::SourceRecord;
 use tributary_projector::snapshot::PartitionSnapshot;
@@ -38,14 +38,8 @@ pub enum Decided {
         /// The aggregate's version.
         version: u64,
     },
-    /// Refused, nothing recorded.
-    Rejected {
-        /// Why.
-        reason: String,
-        /// The aggregate's version.
-        version: u64,
-    },
-    /// An event to write: accepted, or a refusal recorded as an event.
+    /// An event to write: accepted, or a refusal recorded as an event (the domain's own or
+    /// `CommandRefused`), so the log decides a refusal as it decides an acceptance.
     Write(EventToWrite),
 }
 
@@ -176,7 +170,7 @@ impl<A: Aggregate> Book for AggregateBook<A> {
             version: headers.aggregate_version,
             offset: record.offset,
             event_type: headers.event_type,
-            refusal: A::refusal(&event),
+            refusal: refusal_reason::<A>(&event),
         });
         while entry.recent.len() > keep {
             entry.recent.pop_front();
@@ -211,17 +205,10 @@ impl<A: Aggregate> Book for AggregateBook<A> {
                 refusal,
             }))
         };
-        match entry.versioned.state.decide(id, &command) {
-            Ok(Some(event)) => to_write(event, None),
-            Ok(None) => Ok(Decided::Unchanged { version }),
-            Err(Rejection {
-                reason,
-                recorded: Some(event),
-            }) => to_write(event, Some(reason)),
-            Err(Rejection {
-                reason,
-                recorded: None,
-            }) => Ok(Decided::Rejected { reason, version }),
+        match decide_recorded(&entry.versioned.state, id, &command) {
+            RecordedDecision::Accepted(event) => to_write(event, None),
+            RecordedDecision::Unchanged => Ok(Decided::Unchanged { version }),
+            RecordedDecision::Refused { reason, event } => to_write(event, Some(reason)),
         }
     }
 
@@ -239,6 +226,8 @@ impl<A: Aggregate> Book for AggregateBook<A> {
 #[cfg(test)]
 mod tests {
     use tributary_domain::bank::account::Account;
+    use tributary_schemas::Record;
+    use tributary_schemas::protocol::CommandRefused;
     use tributary_schemas::bank::account::{
         AccountCommand, AccountEvent, AccountOpened, Deposit, Deposited, Withdraw,
     };
@@ -366,20 +355,30 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_is_rejected_with_the_domain_reason() {
+    fn a_refusal_is_recorded_with_the_domain_reason_and_changes_nothing() {
         let mut book = book();
         let codec = Codec::single_object();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         let decided = book
             .decide(&codec, "a", "c2", &command(Withdraw { amount: 1 }))
             .unwrap();
+        let Decided::Write(write) = decided else {
+            panic!("expected the refusal as an event, got {decided:?}")
+        };
+        let reason = "insufficient funds: balance 0, withdrawal 1";
+        assert_eq!(write.version, 2);
+        assert_eq!(write.refusal.as_deref(), Some(reason));
+        assert_eq!(write.event_type, CommandRefused::FULL_NAME);
+        let refused = AccountEvent::decode(&codec, &write.value).unwrap();
         assert_eq!(
-            decided,
-            Decided::Rejected {
-                reason: "insufficient funds: balance 0, withdrawal 1".into(),
-                version: 1
-            }
+            book.fold(&codec, &record(1, "a", 2, "c2", refused)),
+            Folded::Valid
         );
+        assert_eq!(book.version("a"), 2);
+        assert_eq!(book.state("a").map(|s| s.balance), Some(0));
+        let repeat = book.previous("a", "c2").unwrap();
+        assert_eq!(repeat.refusal.as_deref(), Some(reason));
+        assert_eq!((repeat.version, repeat.offset), (2, 1));
     }
 
     #[test]

@@ -90,19 +90,8 @@ impl LogTail {
         codec: &Codec,
     ) -> Result<bool, TailError> {
         let topics: Vec<String> = self.positions.keys().cloned().collect();
-        self.catch_up_topics(books, codec, &topics).await
-    }
-
-    /// Reads the partition of each of `topics` up to its current end; returns whether it read
-    /// anything.
-    pub async fn catch_up_topics(
-        &mut self,
-        books: &mut HashMap<String, Box<dyn Book>>,
-        codec: &Codec,
-        topics: &[String],
-    ) -> Result<bool, TailError> {
         let mut read = false;
-        for topic in topics {
+        for topic in &topics {
             let consumer = Arc::clone(&self.consumer);
             let partition = self.partition;
             let name = topic.clone();

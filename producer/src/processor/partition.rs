@@ -7,14 +7,16 @@
 //! 2. otherwise the domain decides on the book's state;
 //! 3. an event is written as one record to the aggregate's events partition (the same
 //!    partition number), carrying the version it must have;
+//!    A refusal is written too (the domain's refusal event, or `CommandRefused`), so every
+//!    decision the domain makes has its place in the log;
 //! 4. the partition reads the log back through that record: only if the record is the valid
-//!    one at its version (the version rule) is the command accepted; if another writer got that
-//!    version first, the command is decided again on the state the log now shows; a refusal,
-//!    which writes nothing, is only given after reading to the log's end found nothing new;
+//!    one at its version (the version rule) is the command accepted or refused as decided; if
+//!    another writer got that version first, the command is decided again on the state the log
+//!    now shows;
 //! 5. the reply goes to the gateway instance waiting for it, and only then is the command's
 //!    offset committed, so a crash repeats a command, whose ID then finds its first outcome.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,9 +43,6 @@ use super::log_tail::{LogTail, TailError};
 /// the partition gives up on it (each loss means another writer is active: a zombie that will
 /// soon notice it lost the partition).
 const MAX_ATTEMPTS: usize = 16;
-
-/// Refused commands remembered per partition, for answering repeats.
-const REMEMBERED_REFUSALS: usize = 10_000;
 
 /// What every partition of a processor shares.
 pub struct ProcessorShared {
@@ -127,8 +126,6 @@ pub struct PartitionProcessor {
     /// Events topic by aggregate type.
     topics: HashMap<String, String>,
     tail: LogTail,
-    refusals: HashMap<String, CommandReply>,
-    refusal_order: VecDeque<String>,
 }
 
 /// What handling a command did, for metrics and tests.
@@ -184,8 +181,6 @@ impl PartitionProcessor {
             books,
             topics,
             tail,
-            refusals: HashMap::new(),
-            refusal_order: VecDeque::new(),
         })
     }
 
@@ -232,16 +227,9 @@ impl PartitionProcessor {
         &mut self,
         envelope: &CommandEnvelope,
     ) -> Result<Handled, PartitionError> {
-        if let Some(reply) = self.refusals.get(&envelope.command_id) {
-            return Ok(Handled {
-                reply: reply.clone(),
-                duplicate: true,
-                conflicts: 0,
-            });
-        }
         let Some(topic) = self.topics.get(&envelope.aggregate_type).cloned() else {
             let reason = format!("unknown aggregate type {:?}", envelope.aggregate_type);
-            return Ok(self.refused(envelope, reason, None, 0, 0));
+            return Ok(refused(envelope, reason, 0));
         };
         for conflicts in 0..MAX_ATTEMPTS {
             let book = &self.books[&topic];
@@ -255,7 +243,7 @@ impl PartitionProcessor {
                 Ok(decided) => decided,
                 Err(error) => {
                     let reason = format!("the command cannot be decoded: {error}");
-                    return Ok(self.refused(envelope, reason, None, 0, conflicts));
+                    return Ok(refused(envelope, reason, conflicts));
                 }
             };
             match decided {
@@ -274,20 +262,6 @@ impl PartitionProcessor {
                         duplicate: false,
                         conflicts,
                     });
-                }
-                Decided::Rejected { reason, version } => {
-                    // A refusal writes nothing, so no read-back would catch a stale state:
-                    // read the aggregate's events partition (the only one its decision
-                    // depends on) to its end and decide again if anything arrived.
-                    let own = std::slice::from_ref(&topic);
-                    if self
-                        .tail
-                        .catch_up_topics(&mut self.books, &self.shared.codec, own)
-                        .await?
-                    {
-                        continue;
-                    }
-                    return Ok(self.refused(envelope, reason, None, version, conflicts));
                 }
                 Decided::Write(write) => {
                     let offset = self
@@ -327,37 +301,6 @@ impl PartitionProcessor {
             command_id: envelope.command_id.clone(),
             attempts: MAX_ATTEMPTS,
         })
-    }
-
-    /// A refusal with nothing recorded, remembered for repeats of the command.
-    fn refused(
-        &mut self,
-        envelope: &CommandEnvelope,
-        reason: String,
-        event: Option<EventCoordinates>,
-        version: u64,
-        conflicts: usize,
-    ) -> Handled {
-        let reply = reply(
-            envelope,
-            CommandOutcome::Rejected,
-            Some(reason),
-            event,
-            version,
-        );
-        self.refusals
-            .insert(envelope.command_id.clone(), reply.clone());
-        self.refusal_order.push_back(envelope.command_id.clone());
-        while self.refusal_order.len() > REMEMBERED_REFUSALS {
-            if let Some(oldest) = self.refusal_order.pop_front() {
-                self.refusals.remove(&oldest);
-            }
-        }
-        Handled {
-            reply,
-            duplicate: false,
-            conflicts,
-        }
     }
 
     /// The reply for a command whose event is `previous`.
@@ -451,6 +394,17 @@ impl PartitionProcessor {
             .await
             .map_err(|(error, _)| error)?;
         Ok(())
+    }
+}
+
+/// A refusal the engine gives before any aggregate decides (an unknown aggregate type, an
+/// undecodable command). Nothing is recorded: it does not depend on any state, so a repeat of
+/// the command is refused the same way.
+fn refused(envelope: &CommandEnvelope, reason: String, conflicts: usize) -> Handled {
+    Handled {
+        reply: reply(envelope, CommandOutcome::Rejected, Some(reason), None, 0),
+        duplicate: false,
+        conflicts,
     }
 }
 

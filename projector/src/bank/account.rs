@@ -72,19 +72,27 @@ async fn upsert_accounts(
 }
 
 /// One ledger row, before it is spread into column arrays.
-struct LedgerRow<'a> {
-    account_id: &'a str,
-    version: i64,
-    kind: &'static str,
-    amount: i64,
-    balance_after: i64,
-    transfer_id: Option<&'a str>,
-    reference: Option<&'a str>,
-    occurred_at: i64,
+pub struct LedgerRow<'a> {
+    /// The account.
+    pub account_id: &'a str,
+    /// Version of the movement's event.
+    pub version: i64,
+    /// `deposit`, `withdrawal`, `transfer_debit`, `transfer_credit` or `transfer_refund`.
+    pub kind: &'static str,
+    /// Signed amount.
+    pub amount: i64,
+    /// The balance after the movement.
+    pub balance_after: i64,
+    /// The transfer, for a transfer's movement.
+    pub transfer_id: Option<&'a str>,
+    /// The deposit's external reference, if any.
+    pub reference: Option<&'a str>,
+    /// When the event occurred, milliseconds since the Unix epoch.
+    pub occurred_at: i64,
 }
 
 /// The ledger rows of a change: each money movement with the balance the fold reached.
-fn ledger_rows(change: &AggregateChange<Account>) -> Vec<LedgerRow<'_>> {
+pub fn ledger_rows(change: &AggregateChange<Account>) -> Vec<LedgerRow<'_>> {
     let mut state = change.before.versioned.state.clone();
     let mut rows = Vec::new();
     for applied in &change.events {

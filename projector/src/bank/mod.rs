@@ -6,6 +6,6 @@ mod account;
 mod transfer;
 mod user;
 
-pub use account::AccountReadModel;
+pub use account::{AccountReadModel, LedgerRow, ledger_rows};
 pub use transfer::TransferReadModel;
 pub use user::UserReadModel;

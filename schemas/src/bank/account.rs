@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::CommandRefused;
 use crate::record::{avro_record, record_set};
 
 /// An account was opened for an owner in one currency.
@@ -190,6 +191,8 @@ record_set! {
         TransferDebitRejected(TransferDebitRejected),
         /// See [`TransferCreditRejected`].
         TransferCreditRejected(TransferCreditRejected),
+        /// A command the aggregate refused: see [`CommandRefused`].
+        CommandRefused(CommandRefused),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::CommandRefused;
 use crate::record::{avro_record, record_set};
 
 /// Why an address is claimed.
@@ -83,6 +84,8 @@ record_set! {
         ClaimRejected(EmailClaimRejected),
         /// See [`EmailReleased`].
         Released(EmailReleased),
+        /// A command the aggregate refused: see [`CommandRefused`].
+        CommandRefused(CommandRefused),
     }
 }
 

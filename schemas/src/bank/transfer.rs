@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::CommandRefused;
 use crate::record::{avro_record, record_set};
 
 /// A transfer was requested.
@@ -97,6 +98,8 @@ record_set! {
         Completed(TransferCompleted),
         /// See [`TransferFailed`].
         Failed(TransferFailed),
+        /// A command the aggregate refused: see [`CommandRefused`].
+        CommandRefused(CommandRefused),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::CommandRefused;
 use crate::record::{avro_record, record_set};
 
 /// A user was created after it won the claim on its address.
@@ -52,6 +53,8 @@ record_set! {
         Registered(UserRegistered),
         /// See [`UserEmailChanged`].
         EmailChanged(UserEmailChanged),
+        /// A command the aggregate refused: see [`CommandRefused`].
+        CommandRefused(CommandRefused),
     }
 }
 
