@@ -13,8 +13,8 @@ use std::fmt::Debug;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tributary_schemas::protocol::CommandRefused;
 use tributary_schemas::RecordSet;
+use tributary_schemas::protocol::CommandRefused;
 
 /// An event-sourced aggregate: state folded from its events, deciding on commands.
 pub trait Aggregate:

@@ -14,12 +14,13 @@ use tributary_runtime::{Shutdown, Topology};
 use tributary_schemas::Codec;
 
 use crate::config::ProducerConfig;
+use crate::context::CommandSide;
 use crate::gateway::{self, Gateway, GatewayOptions};
 use crate::metrics::ProducerMetrics;
-use crate::partitioned;
+use crate::partitioned::{self, GroupMember, HandlerFactory};
 use crate::processor::kinds::bank_kinds;
-use crate::processor::partition::{ProcessorFactory, ProcessorShared};
-use crate::saga_runner::{SagaFactory, SagaShared};
+use crate::processor::partition::ProcessorFactory;
+use crate::saga_runner::SagaFactory;
 
 /// Which parts of the command side a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,15 +33,6 @@ pub struct Roles {
     pub saga: bool,
 }
 
-/// The pipeline's topic layout as configured.
-pub fn topology(config: &ProducerConfig) -> Topology {
-    Topology::new(
-        &config.topic_prefix,
-        tributary_domain::bank::AGGREGATE_TYPES,
-        config.partitions,
-    )
-}
-
 /// Runs `roles` until SIGTERM or SIGINT.
 pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
     let instance_id = config.instance_id();
@@ -51,7 +43,9 @@ pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
     let readiness = Readiness::default();
     let registry = prometheus::Registry::new();
     let metrics = ProducerMetrics::new(registry.clone());
-    let topology = topology(&config);
+    let topology = config
+        .topics
+        .topology(&tributary_domain::bank::AGGREGATE_TYPES);
     let kafka = KafkaSettings::from_env("127.0.0.1:9092");
     check_topics(&config, &kafka, &topology).await?;
     let producer: FutureProducer = kafka
@@ -79,67 +73,50 @@ pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
             4,
         )
         .await?;
-        tributary_projector::database::migrate(&pool, &config.database.schema).await?;
+        if !config.database.no_migrate {
+            tributary_projector::database::migrate(&pool, &config.database.schema).await?;
+        }
+        let side = Arc::new(CommandSide {
+            kafka: kafka.clone(),
+            topology: topology.clone(),
+            pool,
+            projection: config.projection.clone(),
+            kinds: bank_kinds(),
+            codec: Codec::single_object(),
+            producer: producer.clone(),
+            keep_commands: config.recent_commands,
+            instance_id: instance_id.clone(),
+            metrics: metrics.clone(),
+        });
         if roles.processor {
-            let shared = Arc::new(ProcessorShared {
-                kafka: kafka.clone(),
-                topology: topology.clone(),
-                pool: pool.clone(),
-                projection: config.projection.clone(),
-                kinds: bank_kinds(),
-                codec: Codec::single_object(),
-                producer: producer.clone(),
-                keep_commands: config.recent_commands,
-                instance_id: instance_id.clone(),
-                metrics: metrics.clone(),
-            });
-            let group = format!("{}.processor", config.topic_prefix);
-            let topics = vec![topology.commands()];
-            let (kafka, shutdown) = (kafka.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
-                if let Err(error) = partitioned::run(
-                    Arc::new(ProcessorFactory(shared)),
-                    &kafka,
-                    &group,
-                    &topics,
-                    shutdown.clone(),
-                )
-                .await
-                {
-                    tracing::error!(error = format!("{error:#}"), "the processor stopped");
-                    shutdown.trigger();
-                }
-            }));
+            let member = GroupMember {
+                role: "processor",
+                group_id: format!("{}.processor", config.topics.topic_prefix),
+                topics: vec![topology.commands()],
+                readiness: readiness.clone(),
+            };
+            let factory = Arc::new(ProcessorFactory(Arc::clone(&side)));
+            tasks.push(spawn_member(
+                factory,
+                kafka.clone(),
+                member,
+                shutdown.clone(),
+            ));
         }
         if roles.saga {
-            let shared = Arc::new(SagaShared {
-                kafka: kafka.clone(),
-                topology: topology.clone(),
-                pool,
-                projection: config.projection.clone(),
-                kinds: bank_kinds(),
-                codec: Codec::single_object(),
-                producer: producer.clone(),
-                instance_id: instance_id.clone(),
-                metrics: metrics.clone(),
-            });
-            let group = format!("{}.saga", config.topic_prefix);
-            let topics = shared.topics();
-            let (kafka, shutdown) = (kafka.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
-                if let Err(error) = partitioned::run(
-                    Arc::new(SagaFactory(shared)),
-                    &kafka,
-                    &group,
-                    &topics,
-                    shutdown.clone(),
-                )
-                .await
-                {
-                    tracing::error!(error = format!("{error:#}"), "the saga runner stopped");
-                    shutdown.trigger();
-                }
-            }));
+            let member = GroupMember {
+                role: "saga",
+                group_id: format!("{}.saga", config.topics.topic_prefix),
+                topics: side.event_topics(),
+                readiness: readiness.clone(),
+            };
+            let factory = Arc::new(SagaFactory(Arc::clone(&side)));
+            tasks.push(spawn_member(
+                factory,
+                kafka.clone(),
+                member,
+                shutdown.clone(),
+            ));
         }
     }
     let server = tokio::spawn(http::serve(config.http_addr, router, shutdown.clone()));
@@ -153,6 +130,23 @@ pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs one consumer-group role until shutdown; a role that fails stops the process, so the
+/// orchestrator restarts it rather than leaving it half-working.
+fn spawn_member<F: HandlerFactory>(
+    factory: Arc<F>,
+    kafka: KafkaSettings,
+    member: GroupMember,
+    shutdown: Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let role = member.role;
+        if let Err(error) = partitioned::run(factory, &kafka, member, shutdown.clone()).await {
+            tracing::error!(role, error = format!("{error:#}"), "stopped");
+            shutdown.trigger();
+        }
+    })
+}
+
 /// Checks (or, with `TOPICS_AUTO_CREATE`, creates) the topics the command side uses.
 async fn check_topics(
     config: &ProducerConfig,
@@ -162,7 +156,7 @@ async fn check_topics(
     let admin_config = kafka.admin()?;
     let timeout = Duration::from_secs(30);
     let uses = |spec: &TopicSpec| !spec.name.ends_with(".dlq");
-    if config.topics_auto_create {
+    if config.topics.auto_create {
         let specs: Vec<TopicSpec> = topology.topics().into_iter().collect();
         for topic in admin::create_missing_topics(&admin_config, &specs, 1, timeout).await? {
             tracing::info!(topic, "created topic");

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use tributary_projector::config::DatabaseArgs;
 use tributary_runtime::telemetry::LogFormat;
+use tributary_runtime::topology::TopicArgs;
 
 /// Everything the gateway, the processor and the saga runner need. Kafka client properties
 /// beyond these come from `KAFKA_*` variables (see the README).
@@ -20,17 +21,9 @@ pub struct ProducerConfig {
     #[arg(long, env = "PROJECTOR_NAME", default_value = "bank")]
     pub projection: String,
 
-    /// Prefix of every topic name.
-    #[arg(long, env = "TRIBUTARY_TOPIC_PREFIX", default_value = "tributary")]
-    pub topic_prefix: String,
-
-    /// Partition count of the commands and events topics (checked against the broker).
-    #[arg(long, env = "TRIBUTARY_PARTITIONS", default_value_t = 8)]
-    pub partitions: i32,
-
-    /// Create missing topics at start-up instead of refusing to start.
-    #[arg(long, env = "TOPICS_AUTO_CREATE", default_value_t = false)]
-    pub topics_auto_create: bool,
+    /// Topic layout.
+    #[command(flatten)]
+    pub topics: TopicArgs,
 
     /// Address of the HTTP server (gateway API, /metrics, /healthz, /readyz).
     #[arg(long, env = "PRODUCER_HTTP_ADDR", default_value = "0.0.0.0:8080")]

@@ -17,7 +17,7 @@
 //!   command IDs;
 //! - [`metrics`]: the processor's and the saga runner's metrics;
 //! - [`partitioned`]: the consumer-group member that runs a task per owned partition, shared
-//!   by the processor and the saga runner.
+//!   by the processor and the saga runner, and [`context`]: the clients and settings both use.
 //!
 //! [`config`] and [`app`] wire the parts into the `producer` binary.
 //!
@@ -27,6 +27,7 @@
 pub mod app;
 pub mod command_request;
 pub mod config;
+pub mod context;
 pub mod gateway;
 pub mod metrics;
 pub mod partitioned;

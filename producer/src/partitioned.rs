@@ -7,6 +7,9 @@
 //! A handler that fails (broker or database unavailable) is dropped and rebuilt, and the same
 //! record is retried with capped backoff. A revoked partition's task finishes its record and
 //! stops; the next owner rebuilds.
+//!
+//! The member is ready (`/readyz`) once the group has given it its first assignment, and not
+//! while no broker can be reached.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,10 +21,12 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tributary_projector::record::SourceRecord;
 use tributary_runtime::Shutdown;
+use tributary_runtime::http::Readiness;
 use tributary_runtime::kafka::KafkaSettings;
 
 /// Handles the records of one owned partition, in order.
@@ -44,14 +49,43 @@ pub trait HandlerFactory: Send + Sync + 'static {
     ) -> impl Future<Output = anyhow::Result<Self::Handler>> + Send;
 }
 
-/// Tells the routing loop which partitions were revoked.
-struct RevocationContext {
-    revoked: std_mpsc::Sender<Vec<(String, i32)>>,
+/// One role's membership of a consumer group.
+#[derive(Debug, Clone)]
+pub struct GroupMember {
+    /// The role, as named in logs and in `/readyz` (`processor`, `saga`).
+    pub role: &'static str,
+    /// The consumer group.
+    pub group_id: String,
+    /// The topics it consumes.
+    pub topics: Vec<String>,
+    /// The process's readiness, which the member's state is part of.
+    pub readiness: Readiness,
 }
 
-impl ClientContext for RevocationContext {}
+/// Tells the routing loop which partitions were revoked, and keeps the member's readiness.
+struct GroupContext {
+    revoked: std_mpsc::Sender<Vec<(String, i32)>>,
+    role: &'static str,
+    readiness: Readiness,
+}
 
-impl ConsumerContext for RevocationContext {
+impl ClientContext for GroupContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(role = self.role, %error, reason, "Kafka client error");
+        // Other client errors pass (librdkafka reconnects); losing every broker stops the work.
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown)
+        ) {
+            self.readiness.not_ready(
+                self.role,
+                format!("no Kafka broker reachable ({reason}); check KAFKA_BOOTSTRAP_SERVERS and the brokers"),
+            );
+        }
+    }
+}
+
+impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
             let revoked = partitions
@@ -62,30 +96,50 @@ impl ConsumerContext for RevocationContext {
             let _ = self.revoked.send(revoked);
         }
     }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            tracing::info!(
+                role = self.role,
+                partitions = partitions.count(),
+                "partitions assigned"
+            );
+            self.readiness.ready(self.role);
+        }
+    }
 }
 
-type GroupConsumer = StreamConsumer<RevocationContext>;
+type GroupConsumer = StreamConsumer<GroupContext>;
 
 struct PartitionTask {
     records: mpsc::Sender<SourceRecord>,
     stop: watch::Sender<bool>,
 }
 
-/// Consumes `topics` as member of `group_id`, handling each owned partition with a handler
+/// Consumes the member's topics in its group, handling each owned partition with a handler
 /// from `factory`, until `shutdown`.
 pub async fn run<F: HandlerFactory>(
     factory: Arc<F>,
     kafka: &KafkaSettings,
-    group_id: &str,
-    topics: &[String],
+    member: GroupMember,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    let GroupMember {
+        role,
+        group_id,
+        topics,
+        readiness,
+    } = member;
+    let group_id = group_id.as_str();
+    readiness.not_ready(role, format!("joining consumer group {group_id}"));
     let (revoked_sender, revoked) = std_mpsc::channel();
     let consumer: GroupConsumer =
         kafka
             .low_latency_consumer(group_id)?
-            .create_with_context(RevocationContext {
+            .create_with_context(GroupContext {
                 revoked: revoked_sender,
+                role,
+                readiness: readiness.clone(),
             })?;
     let consumer = Arc::new(consumer);
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -98,7 +152,11 @@ pub async fn run<F: HandlerFactory>(
         };
         stop_revoked(&revoked, &mut tasks);
         let record = match message {
-            Ok(message) => SourceRecord::from_message(&message),
+            Ok(message) => {
+                // A record arrived, so a broker is reachable again.
+                readiness.ready(role);
+                SourceRecord::from_message(&message)
+            }
             Err(error) => {
                 tracing::warn!(%error, group_id, "consumer error");
                 continue;

@@ -14,58 +14,24 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use sqlx::postgres::PgPool;
+use rdkafka::producer::FutureRecord;
 use tributary_domain::Saga;
 use tributary_domain::bank::sagas::BankSaga;
 use tributary_domain::bank::{BankCommand, BankEvent};
 use tributary_projector::record::SourceRecord;
 use tributary_runtime::clock::unix_millis;
-use tributary_runtime::kafka::KafkaSettings;
-use tributary_runtime::{Topology, partition_for_key};
-use tributary_schemas::Codec;
+use tributary_runtime::partition_for_key;
 use tributary_schemas::headers::{CommandHeaders, EventHeaders};
 use tributary_schemas::protocol::CommandEnvelope;
 
+use crate::context::CommandSide;
 use crate::partitioned::{HandlerFactory, PartitionHandler};
 use crate::processor::book::{Book, Folded};
-use crate::processor::kinds::{AggregateKind, BookSource};
+use crate::processor::kinds::BookSource;
 use crate::processor::log_tail::LogTail;
 
-/// What every partition of the saga runner shares.
-pub struct SagaShared {
-    /// Kafka client settings.
-    pub kafka: KafkaSettings,
-    /// The topic layout.
-    pub topology: Topology,
-    /// PostgreSQL pool on the projector's schema (snapshots).
-    pub pool: PgPool,
-    /// Projection whose snapshot the books start from.
-    pub projection: String,
-    /// The domain's aggregate types.
-    pub kinds: Vec<Box<dyn AggregateKind>>,
-    /// Codec of values.
-    pub codec: Codec,
-    /// Producer of commands.
-    pub producer: FutureProducer,
-    /// This process, for the tail consumers' group IDs.
-    pub instance_id: String,
-    /// Metrics.
-    pub metrics: crate::metrics::ProducerMetrics,
-}
-
-impl SagaShared {
-    /// The events topics the runner follows.
-    pub fn topics(&self) -> Vec<String> {
-        self.kinds
-            .iter()
-            .map(|kind| self.topology.events(kind.aggregate_type()))
-            .collect()
-    }
-}
-
 /// Starts a [`SagaPartition`] for each owned events partition.
-pub struct SagaFactory(pub Arc<SagaShared>);
+pub struct SagaFactory(pub Arc<CommandSide>);
 
 impl HandlerFactory for SagaFactory {
     type Handler = SagaPartition;
@@ -82,7 +48,7 @@ impl HandlerFactory for SagaFactory {
 
 /// One owned events partition.
 pub struct SagaPartition {
-    shared: Arc<SagaShared>,
+    shared: Arc<CommandSide>,
     aggregate_type: &'static str,
     book: Box<dyn Book>,
 }
@@ -91,7 +57,7 @@ impl SagaPartition {
     /// Rebuilds the versions of `partition` of `topic` as of `next_offset`, the runner's
     /// position.
     async fn start(
-        shared: Arc<SagaShared>,
+        shared: Arc<CommandSide>,
         topic: &str,
         partition: i32,
         next_offset: i64,

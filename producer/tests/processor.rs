@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
+use tributary_producer::context::CommandSide;
 use tributary_producer::processor::kinds::bank_kinds;
-use tributary_producer::processor::partition::{Handled, PartitionProcessor, ProcessorShared};
+use tributary_producer::processor::partition::{Handled, PartitionProcessor};
 use tributary_projector::record::SourceRecord;
 use tributary_runtime::partition_for_key;
 use tributary_schemas::bank::account::{AccountCommand, Deposit, OpenAccount, Withdraw};
@@ -26,7 +27,7 @@ use tributary_tests::{
 
 const PARTITIONS: i32 = 4;
 
-async fn shared(pipeline: &TestPipeline) -> Arc<ProcessorShared> {
+async fn shared(pipeline: &TestPipeline) -> Arc<CommandSide> {
     let pool = tributary_projector::database::connect(
         &database_url(),
         &pipeline.schema,
@@ -38,7 +39,7 @@ async fn shared(pipeline: &TestPipeline) -> Arc<ProcessorShared> {
     tributary_projector::database::migrate(&pool, &pipeline.schema)
         .await
         .unwrap();
-    Arc::new(ProcessorShared {
+    Arc::new(CommandSide {
         kafka: kafka(),
         topology: pipeline.topology.clone(),
         pool,

@@ -27,18 +27,11 @@ use crate::{database, store};
 
 /// Runs the bank projection until SIGTERM or SIGINT.
 pub async fn run(config: ProjectorConfig) -> anyhow::Result<()> {
-    let topology = topology(&config);
+    let topology = config
+        .topics
+        .topology(&tributary_domain::bank::AGGREGATE_TYPES);
     let topics = bank_topics(&topology);
     run_projection(config, topology, topics).await
-}
-
-/// The pipeline's topic layout as configured.
-pub fn topology(config: &ProjectorConfig) -> Topology {
-    Topology::new(
-        &config.topic_prefix,
-        tributary_domain::bank::AGGREGATE_TYPES,
-        config.partitions,
-    )
 }
 
 /// Runs a projection of `topics` until SIGTERM or SIGINT.
@@ -63,7 +56,7 @@ pub async fn run_projection(
         config.db_pool_size,
     )
     .await?;
-    if !config.no_migrate {
+    if !config.database.no_migrate {
         database::migrate(&pool, schema).await?;
     }
 
@@ -185,7 +178,7 @@ async fn check_topics(
     let uses = |spec: &TopicSpec| used.contains(&spec.name);
     let admin_config = kafka.admin()?;
     let timeout = Duration::from_secs(30);
-    if config.topics_auto_create {
+    if config.topics.auto_create {
         let specs: Vec<TopicSpec> = topology.topics().into_iter().filter(|s| uses(s)).collect();
         let created = admin::create_missing_topics(&admin_config, &specs, 1, timeout).await?;
         for topic in created {

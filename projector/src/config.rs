@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use tributary_runtime::telemetry::LogFormat;
+use tributary_runtime::topology::TopicArgs;
 
 /// Where the projector's tables live: all `projector` subcommands need it.
 #[derive(Debug, Clone, Args)]
@@ -21,6 +22,10 @@ pub struct DatabaseArgs {
     /// PostgreSQL schema holding the projector's tables (created if missing).
     #[arg(long, env = "PROJECTOR_SCHEMA", default_value = "tributary")]
     pub schema: String,
+
+    /// Do not apply the SQL migrations at start-up (apply them with `projector migrate`).
+    #[arg(long, env = "PROJECTOR_NO_MIGRATE", default_value_t = false)]
+    pub no_migrate: bool,
 }
 
 /// Everything `projector run` needs. Kafka client properties beyond these come from `KAFKA_*`
@@ -31,25 +36,13 @@ pub struct ProjectorConfig {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// Do not apply the SQL migrations at start-up (apply them with `projector migrate`).
-    #[arg(long, env = "PROJECTOR_NO_MIGRATE", default_value_t = false)]
-    pub no_migrate: bool,
-
     /// Name of the projection; keys its offsets, markers and consumer group.
     #[arg(long, env = "PROJECTOR_NAME", default_value = "bank")]
     pub projection: String,
 
-    /// Prefix of every topic name.
-    #[arg(long, env = "TRIBUTARY_TOPIC_PREFIX", default_value = "tributary")]
-    pub topic_prefix: String,
-
-    /// Partition count of the events topics (checked against the broker at start-up).
-    #[arg(long, env = "TRIBUTARY_PARTITIONS", default_value_t = 8)]
-    pub partitions: i32,
-
-    /// Create missing topics at start-up instead of refusing to start.
-    #[arg(long, env = "TOPICS_AUTO_CREATE", default_value_t = false)]
-    pub topics_auto_create: bool,
+    /// Topic layout.
+    #[command(flatten)]
+    pub topics: TopicArgs,
 
     /// Consumer group; defaults to `<prefix>.projector.<projection>`.
     #[arg(long, env = "PROJECTOR_GROUP_ID")]
@@ -108,9 +101,9 @@ pub struct ProjectorConfig {
 impl ProjectorConfig {
     /// The consumer group of the projection.
     pub fn group_id(&self) -> String {
-        self.group_id
-            .clone()
-            .unwrap_or_else(|| format!("{}.projector.{}", self.topic_prefix, self.projection))
+        self.group_id.clone().unwrap_or_else(|| {
+            format!("{}.projector.{}", self.topics.topic_prefix, self.projection)
+        })
     }
 
     /// The instance ID, defaulted from the host name and process ID.

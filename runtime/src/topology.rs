@@ -10,6 +10,39 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
+/// The topic settings of a service binary, flattened into its configuration: which layout
+/// it works on, and whether it may create missing topics.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TopicArgs {
+    /// Prefix of every topic name.
+    #[arg(long, env = "TRIBUTARY_TOPIC_PREFIX", default_value = "tributary")]
+    pub topic_prefix: String,
+
+    /// Partition count of the commands, events and dead-letter topics (checked against the
+    /// broker at start-up).
+    #[arg(long, env = "TRIBUTARY_PARTITIONS", default_value_t = 8)]
+    pub partitions: i32,
+
+    /// Create missing topics at start-up instead of refusing to start.
+    #[arg(
+        long = "topics-auto-create",
+        env = "TOPICS_AUTO_CREATE",
+        default_value_t = false
+    )]
+    pub auto_create: bool,
+}
+
+impl TopicArgs {
+    /// The layout of a domain with `aggregate_types` under these settings.
+    pub fn topology(&self, aggregate_types: &[&str]) -> Topology {
+        Topology::new(
+            &self.topic_prefix,
+            aggregate_types.iter().copied(),
+            self.partitions,
+        )
+    }
+}
+
 /// One topic the pipeline needs, with how to create it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {

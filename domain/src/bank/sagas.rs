@@ -92,9 +92,9 @@ fn react_to_transfer(transfer_id: &str, event: &TransferEvent) -> Option<SagaSte
                 .into(),
             ),
         )),
-        TransferEvent::Completed(_) | TransferEvent::Failed(_) | TransferEvent::CommandRefused(_) => {
-            None
-        }
+        TransferEvent::Completed(_)
+        | TransferEvent::Failed(_)
+        | TransferEvent::CommandRefused(_) => None,
     }
 }
 

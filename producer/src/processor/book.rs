@@ -227,10 +227,10 @@ impl<A: Aggregate> Book for AggregateBook<A> {
 mod tests {
     use tributary_domain::bank::account::Account;
     use tributary_schemas::Record;
-    use tributary_schemas::protocol::CommandRefused;
     use tributary_schemas::bank::account::{
         AccountCommand, AccountEvent, AccountOpened, Deposit, Deposited, Withdraw,
     };
+    use tributary_schemas::protocol::CommandRefused;
 
     use super::*;
 

@@ -21,52 +21,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use sqlx::postgres::PgPool;
+use rdkafka::producer::FutureRecord;
 use tributary_projector::plan::RecentCommand;
 use tributary_projector::record::SourceRecord;
 use tributary_projector::snapshot::LoadError;
 use tributary_runtime::clock::unix_millis;
-use tributary_runtime::kafka::KafkaSettings;
-use tributary_runtime::{Topology, partition_for_key};
-use tributary_schemas::Codec;
+use tributary_runtime::partition_for_key;
 use tributary_schemas::headers::{EventHeaders, REPLY_TO};
 use tributary_schemas::protocol::{
     CommandEnvelope, CommandOutcome, CommandReply, EventCoordinates,
 };
 
 use super::book::{Book, Decided};
-use super::kinds::{AggregateKind, BookSource};
+use super::kinds::BookSource;
 use super::log_tail::{LogTail, TailError};
+use crate::context::CommandSide;
 
 /// How many times a command is decided again after losing the race for its version before
 /// the partition gives up on it (each loss means another writer is active: a zombie that will
 /// soon notice it lost the partition).
 const MAX_ATTEMPTS: usize = 16;
-
-/// What every partition of a processor shares.
-pub struct ProcessorShared {
-    /// Kafka client settings.
-    pub kafka: KafkaSettings,
-    /// The topic layout.
-    pub topology: Topology,
-    /// PostgreSQL pool on the projector's schema (snapshots).
-    pub pool: PgPool,
-    /// Projection whose snapshot the books start from.
-    pub projection: String,
-    /// The domain's aggregate types.
-    pub kinds: Vec<Box<dyn AggregateKind>>,
-    /// Codec of values.
-    pub codec: Codec,
-    /// Producer of events and replies.
-    pub producer: FutureProducer,
-    /// Commands remembered per aggregate.
-    pub keep_commands: usize,
-    /// This process, for the tail consumers' group IDs.
-    pub instance_id: String,
-    /// Metrics.
-    pub metrics: crate::metrics::ProducerMetrics,
-}
 
 /// A command could not be handled; the partition stops and the command is redone by the next
 /// owner (its offset was not committed).
@@ -95,7 +69,7 @@ pub enum PartitionError {
 }
 
 /// Starts a [`PartitionProcessor`] for each owned commands partition.
-pub struct ProcessorFactory(pub Arc<ProcessorShared>);
+pub struct ProcessorFactory(pub Arc<CommandSide>);
 
 impl crate::partitioned::HandlerFactory for ProcessorFactory {
     type Handler = PartitionProcessor;
@@ -119,7 +93,7 @@ impl crate::partitioned::PartitionHandler for PartitionProcessor {
 
 /// One owned partition.
 pub struct PartitionProcessor {
-    shared: Arc<ProcessorShared>,
+    shared: Arc<CommandSide>,
     partition: i32,
     /// Books by events topic.
     books: HashMap<String, Box<dyn Book>>,
@@ -141,10 +115,7 @@ pub struct Handled {
 
 impl PartitionProcessor {
     /// Rebuilds the books of `partition` and follows its events partitions to their ends.
-    pub async fn start(
-        shared: Arc<ProcessorShared>,
-        partition: i32,
-    ) -> Result<Self, PartitionError> {
+    pub async fn start(shared: Arc<CommandSide>, partition: i32) -> Result<Self, PartitionError> {
         let mut books = HashMap::new();
         let mut topics = HashMap::new();
         let mut starts = HashMap::new();
