@@ -168,12 +168,13 @@ async fn one_event_per_accepted_command_and_repeats_get_the_first_answer_also_af
         (pipeline.topology.events("account").as_str(), partition, 2)
     );
 
-    let refused = handle(
-        &mut processor,
-        &command_record(account, "c-withdraw", Withdraw { amount: 500 }),
-    )
-    .await;
+    let withdraw_record = command_record(account, "c-withdraw", Withdraw { amount: 500 });
+    let refused = handle(&mut processor, &withdraw_record).await;
     assert_eq!(refused.reply.outcome, CommandOutcome::Rejected);
+    assert_eq!(
+        refused.reply.version, 3,
+        "the refusal is recorded at the next version"
+    );
     assert_eq!(
         refused.reply.reason.as_deref(),
         Some("insufficient funds: balance 100, withdrawal 500")
@@ -193,13 +194,16 @@ async fn one_event_per_accepted_command_and_repeats_get_the_first_answer_also_af
     let after_restart = handle(&mut restarted, &deposit_record).await;
     assert!(after_restart.duplicate);
     assert_eq!(answer(&after_restart.reply), answer(&deposit.reply));
+    let refused_after_restart = handle(&mut restarted, &withdraw_record).await;
+    assert!(refused_after_restart.duplicate);
+    assert_eq!(answer(&refused_after_restart.reply), answer(&refused.reply));
 
-    let records = event_records(&pipeline, partition, 2);
+    let records = event_records(&pipeline, partition, 3);
     let versions: Vec<(u64, &str)> = records.iter().map(|(_, v, c)| (*v, c.as_str())).collect();
     assert_eq!(
         versions,
-        vec![(1, "c-open"), (2, "c-deposit")],
-        "exactly one event per accepted command"
+        vec![(1, "c-open"), (2, "c-deposit"), (3, "c-withdraw")],
+        "exactly one record per decided command, the refusal included"
     );
 }
 
@@ -229,7 +233,8 @@ async fn a_zombie_that_loses_the_race_for_a_version_decides_again_on_the_log() {
         ),
     )
     .await;
-    // The zombie has not seen the opening: its refusal would be stale, so it reads on and accepts.
+    // The zombie has not seen the opening: it refuses the deposit on its stale state, writes
+    // the refusal at version 1, finds the opening there on reading back, and decides again.
     let first = handle(
         &mut zombie,
         &command_record(
@@ -245,6 +250,10 @@ async fn a_zombie_that_loses_the_race_for_a_version_decides_again_on_the_log() {
     assert_eq!(
         (first.reply.outcome, first.reply.version),
         (CommandOutcome::Accepted, 2)
+    );
+    assert!(
+        first.conflicts >= 1,
+        "the zombie's stale refusal must have lost the race for version 1"
     );
 
     // Now the owner (stale at version 1) writes version 2 again and loses the race.
@@ -269,8 +278,9 @@ async fn a_zombie_that_loses_the_race_for_a_version_decides_again_on_the_log() {
         "the owner must have lost the race for version 2"
     );
 
-    // The log: valid versions 1, 2, 3 in order, plus the owner's void second version 2.
-    let records = event_records(&pipeline, partition, 4);
+    // The log: valid versions 1, 2, 3 in order, plus the zombie's void refusal at version 1
+    // and the owner's void second version 2.
+    let records = event_records(&pipeline, partition, 5);
     let mut version = 0;
     let mut valid = Vec::new();
     for (offset, v, command) in &records {
@@ -286,5 +296,5 @@ async fn a_zombie_that_loses_the_race_for_a_version_decides_again_on_the_log() {
         valid[2].0, second_event.offset,
         "the accepted answer points at the valid record"
     );
-    assert_eq!(records.len(), 4, "one void record from the lost race");
+    assert_eq!(records.len(), 5, "one void record from each lost race");
 }
