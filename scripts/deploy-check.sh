@@ -10,16 +10,21 @@
 # or the custom resources' schemas (deploy/tools/crd_schemas.py); checkov with the skips
 # justified in deploy/tools/checkov.yaml; the manifests' and compose's commands, variables,
 # ports and probes against the binaries' --help; `promtool check rules` and `promtool test
-# rules`; the PrometheusRule in sync with the rule file; the Grafana dashboard's structure.
+# rules`; the PrometheusRule in sync with the rule file; the alerts' runbook links against the
+# headings of docs/OPERATIONS.md; the Grafana dashboard's conventions, and the dashboard against
+# Grafana's schema for its schemaVersion (deploy/tools/dashboard-schema/check.mjs: `tsc` and
+# @grafana/schema, with a broken copy that must be refused).
 # Live (deploy/tools/live_prometheus.py): Debian's prometheus scrapes a running projector and
 # producer on KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL and evaluates the rules against them.
 #
 # Installs what it needs, idempotently: Debian's prometheus (promtool) and docker-compose
 # (`docker-compose config` validates compose.yaml without an engine), and a venv with
 # deploy/tools/requirements.txt in $TRIBUTARY_CACHE/deploy-venv (rebuilt only when that file
-# changes). Measured on 2 cores: the first run on a new machine spends about 1.5 min in pip and
-# 1.5-2 min in apt; a run with everything installed takes about 40 s (static checks 10-20 s,
-# live check about 16 s).
+# changes), and deploy/tools/dashboard-schema's npm packages (`npm ci` from its lockfile) in
+# $TRIBUTARY_CACHE/dashboard-schema (likewise). Measured on 2 cores: the first run on a new
+# machine spends about 1.5 min in pip, 1.5-2 min in apt and a few seconds in npm; a run with
+# everything installed takes about 45 s (static checks 15-25 s, of which 4-5 s are the
+# dashboard schema check; live check about 16 s).
 set -euo pipefail
 
 LOG_TAG="deploy"
@@ -31,6 +36,8 @@ MODE="${1:-all}"
 REQ="$TRIBUTARY_ROOT/deploy/tools/requirements.txt"
 VENV="${TRIBUTARY_DEPLOY_VENV:-$TRIBUTARY_CACHE/deploy-venv}"
 WORK="$TRIBUTARY_CACHE/deploy-check"
+SCHEMA_PKG="$TRIBUTARY_ROOT/deploy/tools/dashboard-schema"
+SCHEMA_MODULES="${TRIBUTARY_DASHBOARD_SCHEMA_DIR:-$TRIBUTARY_CACHE/dashboard-schema}"
 
 debian_tools() {
   local missing=()
@@ -63,6 +70,26 @@ deploy_venv() {
   printf '%s\n' "$want" >"$stamp"
 }
 
+# TypeScript and @grafana/schema, exactly as deploy/tools/dashboard-schema/package-lock.json
+# pins them (versions and hashes), reinstalled only when the lockfile or package.json changes.
+dashboard_schema_tools() {
+  if ! have node || ! have npm; then
+    apt_install nodejs npm
+  fi
+  local want stamp="$SCHEMA_MODULES/.tributary-lock.sha256"
+  want="$(cat "$SCHEMA_PKG/package.json" "$SCHEMA_PKG/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  if [[ -d "$SCHEMA_MODULES/node_modules" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    log "reusing $SCHEMA_MODULES (node $(node --version))"
+    return
+  fi
+  log "installing deploy/tools/dashboard-schema's npm packages into $SCHEMA_MODULES"
+  mkdir -p "$SCHEMA_MODULES"
+  cp "$SCHEMA_PKG/package.json" "$SCHEMA_PKG/package-lock.json" "$SCHEMA_MODULES/"
+  # `npm ci` replaces any node_modules/ there; --ignore-scripts: no package runs code at install.
+  (cd "$SCHEMA_MODULES" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >&2)
+  printf '%s\n' "$want" >"$stamp"
+}
+
 # The binaries whose --help the manifests are checked against, and which the live check runs.
 build_binaries() {
   find_cargo || die "cargo not found: install a Rust toolchain (rustup)"
@@ -76,6 +103,7 @@ build_binaries() {
 
 debian_tools
 deploy_venv
+dashboard_schema_tools
 build_binaries
 mkdir -p "$WORK"
 # The pinned kubectl (kustomize v5) and hadolint come first on PATH.
@@ -83,7 +111,8 @@ export PATH="$VENV/bin:$PATH"
 log "$(kubectl version --client 2>/dev/null | tr '\n' ' ')"
 
 start=$SECONDS
-"$VENV/bin/python" deploy/tools/validate.py --bin-dir "$BIN_DIR" --work "$WORK"
+"$VENV/bin/python" deploy/tools/validate.py --bin-dir "$BIN_DIR" --work "$WORK" \
+  --dashboard-schema "$SCHEMA_MODULES"
 log "static checks passed in $((SECONDS - start))s"
 
 if [[ "$MODE" != "--static" ]]; then

@@ -237,7 +237,7 @@ def main() -> int:
 
         dashboard = json.loads(DASHBOARD.read_text())
         exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-        exprs.append(dashboard["templating"]["list"][1]["definition"].replace("label_values(", "group by (projection) (").replace(", projection)", ")"))
+        exprs.append(dashboard["templating"]["list"][1]["query"]["query"].replace("label_values(", "group by (projection) (").replace(", projection)", ")"))
         with_data = 0
         for expr in exprs:
             concrete = expr.replace("$__rate_interval", "1m").replace("$projection", ".*")
