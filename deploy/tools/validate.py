@@ -10,7 +10,9 @@
   variable, subcommand, port and probe path is one the binaries have (their `--help` output
   is the reference), termination grace covers the shutdown grace, KEDA never scales beyond
   the partition count and watches the consumer groups the binaries join;
-- the Prometheus rules check and their unit tests pass, the PrometheusRule matches them;
+- the Prometheus rules check and their unit tests pass, the PrometheusRule matches them, and
+  each rendered alert's runbook_url is the overlay's runbook base + `#` + its section of
+  docs/OPERATIONS.md (the replacement is also rendered once with a sample base);
 - the Grafana dashboard's conventions hold (variables, data sources, layout), and it is valid
   for Grafana's schema of the schemaVersion it declares (deploy/tools/dashboard-schema).
 
@@ -377,20 +379,98 @@ def check_rules(venv_python: pathlib.Path) -> None:
     sync = run([str(venv_python), str(DEPLOY / "tools/sync_rules.py"), "--check"])
     (ok if sync.returncode == 0 else fail)(f"PrometheusRule: {(sync.stdout + sync.stderr).strip()}")
     rules = yaml.safe_load((prom / "rules/tributary.rules.yaml").read_text())
-    ops = (ROOT / "docs/OPERATIONS.md").read_text()
-    anchors = {_anchor(h) for h in re.findall(r"^#+ (.+)$", ops, re.M)}
     for group in rules["groups"]:
         for rule in group["rules"]:
-            if "alert" not in rule:
-                continue
-            notes = rule.get("annotations", {})
-            url = notes.get("runbook_url", "")
-            anchor = url.split("#", 1)[1] if "docs/OPERATIONS.md#" in url else None
-            if not notes.get("summary"):
+            if "alert" in rule and not rule.get("annotations", {}).get("summary"):
                 fail(f"alert {rule['alert']}: no summary")
-            if anchor not in anchors:
-                fail(f"alert {rule['alert']}: runbook_url {url!r} does not point at a section of docs/OPERATIONS.md")
-    ok("every alert has a summary and a runbook link to a section of docs/OPERATIONS.md")
+    ok("every alert has a summary")
+
+
+# Each alert's runbook_url in the rule file is RUNBOOK_REF#<anchor of its section>
+# (tests/tests/deploy_assets.rs checks that, and the sections); kustomize replaces RUNBOOK_REF
+# by the overlay's `tributary-runbooks` base (components/prometheus-rules).
+RUNBOOK_REF = "docs/OPERATIONS.md"
+RUNBOOK_COMPONENT = DEPLOY / "k8s/components/prometheus-rules"
+# Only ever rendered here, to see that a base reaches every alert; a reserved name (RFC 2606).
+SAMPLE_RUNBOOK_BASE = "https://runbooks.test/tributary/blob/v0.0.0/docs/OPERATIONS.md"
+
+
+def _runbook_base(overlay: str) -> str | None:
+    kustomization = yaml.safe_load((DEPLOY / "k8s/overlays" / overlay / "kustomization.yaml").read_text())
+    for generator in kustomization.get("configMapGenerator", []):
+        if generator["name"] == "tributary-runbooks":
+            literals = dict(literal.split("=", 1) for literal in generator.get("literals", []))
+            return literals.get("base")
+    return None
+
+
+def _check_rendered_runbooks(where: str, objects: list[dict], base: str, anchors: set[str]) -> int:
+    """Every alert of the rendered PrometheusRule links to `base#<its section>`; the count."""
+    count = 0
+    for obj in objects:
+        if obj["kind"] != "PrometheusRule":
+            continue
+        for group in obj["spec"]["groups"]:
+            for rule in group["rules"]:
+                if "alert" not in rule:
+                    continue
+                count += 1
+                url = rule.get("annotations", {}).get("runbook_url")
+                anchor = _anchor(rule["alert"])
+                if url != f"{base}#{anchor}":
+                    fail(f"{where}: alert {rule['alert']}: runbook_url {url!r}, expected {base}#{anchor}")
+                elif anchor not in anchors:
+                    fail(f"{where}: alert {rule['alert']}: docs/OPERATIONS.md has no section #{anchor}")
+    return count
+
+
+def check_runbook_links(rendered: dict[str, list[dict]], work: pathlib.Path) -> None:
+    ops = (ROOT / "docs/OPERATIONS.md").read_text()
+    anchors = {_anchor(h) for h in re.findall(r"^#+ (.+)$", ops, re.M)}
+    for overlay, objects in rendered.items():
+        if not any(o["kind"] == "PrometheusRule" for o in objects):
+            continue
+        before = len(failures)
+        base = _runbook_base(overlay)
+        if base is None:
+            fail(f"overlays/{overlay}: has the PrometheusRule but generates no tributary-runbooks base")
+            continue
+        count = _check_rendered_runbooks(f"overlays/{overlay}", objects, base, anchors)
+        if len(failures) == before:
+            ok(f"overlays/{overlay}: the {count} alerts' runbook links are {base}#<their section>")
+    # The replacement itself, with a base that is not the repository reference.
+    scratch = work / "runbook-base"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    (scratch / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "components": [os.path.relpath(RUNBOOK_COMPONENT, scratch)],
+                "configMapGenerator": [
+                    {
+                        "name": "tributary-runbooks",
+                        "literals": [f"base={SAMPLE_RUNBOOK_BASE}"],
+                        "options": {"disableNameSuffixHash": True, "annotations": {"config.kubernetes.io/local-config": "true"}},
+                    }
+                ],
+            }
+        )
+    )
+    result = run(["kubectl", "kustomize", str(scratch)])
+    if result.returncode != 0:
+        fail(f"components/prometheus-rules with a runbook base: kubectl kustomize: {result.stderr.strip()}")
+        return
+    objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+    if any(o["kind"] == "ConfigMap" for o in objects):
+        fail("components/prometheus-rules: the tributary-runbooks ConfigMap is rendered (it must stay local-config)")
+    before = len(failures)
+    count = _check_rendered_runbooks("components/prometheus-rules", objects, SAMPLE_RUNBOOK_BASE, anchors)
+    if count == 0:
+        fail("components/prometheus-rules: rendered no alerts")
+    elif len(failures) == before:
+        ok(f"components/prometheus-rules: a runbook base reaches all {count} alerts' links, and stays out of the cluster")
 
 
 def _anchor(heading: str) -> str:
@@ -476,9 +556,11 @@ def main() -> int:
     check_dockerfile(venv_bin)
     binaries = Binaries(args.bin_dir)
     print("Kubernetes")
+    rendered = {}
     for overlay in OVERLAYS:
         objects = render(overlay, args.work)
         if objects:
+            rendered[overlay] = objects
             validate_schemas(overlay, objects)
             check_semantics(overlay, objects, binaries)
     run_checkov(venv_bin, args.work)
@@ -486,6 +568,7 @@ def main() -> int:
     check_compose(binaries)
     print("Prometheus")
     check_rules(pathlib.Path(sys.executable))
+    check_runbook_links(rendered, args.work)
     print("Grafana")
     check_dashboard()
     check_dashboard_schema(args.dashboard_schema, args.work)

@@ -103,6 +103,129 @@ fn recorded_names() -> BTreeSet<String> {
         .collect()
 }
 
+/// The repository path every alert's `runbook_url` starts with. Kustomize replaces it with the
+/// overlay's `tributary-runbooks` base, the URL where an operator hosts this file
+/// (`deploy/k8s/components/prometheus-rules`): the rule file holds no host, so it names no
+/// placeholder and every copy of the repository resolves it.
+const RUNBOOK_REF: &str = "docs/OPERATIONS.md";
+
+/// GitHub's (and GitLab's) anchor for a Markdown heading: lower case, punctuation other than
+/// `-` and `_` dropped, spaces turned into `-`.
+fn heading_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// `(alert, runbook_url)` of each alert of the rule file, in order; `None` where an alert has
+/// no runbook_url.
+fn alert_runbooks() -> Vec<(String, Option<String>)> {
+    let mut alerts: Vec<(String, Option<String>)> = Vec::new();
+    let mut in_alert = false;
+    for line in read(&rules_file()).lines() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_prefix("- alert:") {
+            alerts.push((name.trim().to_owned(), None));
+            in_alert = true;
+        } else if trimmed.starts_with("- record:") || trimmed.starts_with("- name:") {
+            in_alert = false;
+        } else if let Some(url) = trimmed.strip_prefix("runbook_url:")
+            && in_alert
+            && let Some(last) = alerts.last_mut()
+        {
+            last.1 = Some(url.trim().trim_matches('"').to_owned());
+        }
+    }
+    alerts
+}
+
+/// `(level, title)` of each Markdown heading of `text`, outside fenced code blocks.
+fn markdown_headings(text: &str) -> Vec<(usize, String)> {
+    let mut headings = Vec::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        let level = line.chars().take_while(|&c| c == '#').count();
+        if !fenced
+            && level > 0
+            && let Some(title) = line[level..].strip_prefix(' ')
+        {
+            headings.push((level, title.trim().to_owned()));
+        }
+    }
+    headings
+}
+
+#[test]
+fn every_alert_links_to_its_own_section_of_the_operations_guide() {
+    let headings = markdown_headings(&read(&repo_root().join(RUNBOOK_REF)));
+    // The runbooks are the level-3 sections of `## Alerts`.
+    let mut sections = BTreeSet::new();
+    let mut in_alerts = false;
+    for (level, title) in &headings {
+        match level {
+            1 | 2 => in_alerts = *level == 2 && title == "Alerts",
+            3 if in_alerts => {
+                sections.insert(title.clone());
+            }
+            _ => {}
+        }
+    }
+    let alerts = alert_runbooks();
+    assert!(
+        alerts.len() >= 5,
+        "the rule scan found too few alerts: {alerts:?}"
+    );
+
+    let mut problems = Vec::new();
+    for (alert, url) in &alerts {
+        let anchor = heading_anchor(alert);
+        let expected = format!("{RUNBOOK_REF}#{anchor}");
+        match url {
+            None => problems.push(format!("{alert}: no runbook_url")),
+            Some(url) if *url != expected => problems.push(format!(
+                "{alert}: runbook_url {url:?}, expected {expected:?}"
+            )),
+            Some(_) => {}
+        }
+        if !sections.contains(alert) {
+            problems.push(format!(
+                "{alert}: {RUNBOOK_REF} has no `### {alert}` section under `## Alerts`"
+            ));
+        }
+        let same_anchor = headings
+            .iter()
+            .filter(|(_, title)| heading_anchor(title) == anchor)
+            .count();
+        if same_anchor > 1 {
+            problems.push(format!(
+                "{alert}: {same_anchor} headings of {RUNBOOK_REF} have the anchor #{anchor}; the link reaches only the first (later ones become #{anchor}-1, ...)"
+            ));
+        }
+    }
+    let alert_names: BTreeSet<&str> = alerts.iter().map(|(name, _)| name.as_str()).collect();
+    for section in &sections {
+        if !alert_names.contains(section.as_str()) {
+            problems.push(format!(
+                "{RUNBOOK_REF}: `### {section}` under `## Alerts` is no alert of {}",
+                rules_file().display()
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "runbook links and sections disagree:\n{}",
+        problems.join("\n")
+    );
+}
+
 #[test]
 fn rules_and_dashboards_use_only_metrics_the_binaries_export() {
     let declared = exported_metrics();
