@@ -1,9 +1,11 @@
 //! A consumer-group member that runs one task per owned partition: the shape both the command
 //! processor and the saga runner have.
 //!
-//! Records of a partition are handled one at a time, in order, by a handler created when the
-//! partition's first record arrives (that is when its state is rebuilt). An offset is committed
-//! only after its record was handled, so a crash or a revocation repeats work, never skips it.
+//! Records of a partition are handled in order, by a handler created when the partition's
+//! first record arrives (that is when its state is rebuilt); the records waiting when the
+//! handler is free are handed over together, so it can serve them with one round trip to the
+//! broker. An offset is committed only after its record was handled, so a crash or a
+//! revocation repeats work, never skips it.
 //! A handler that fails (broker or database unavailable) is dropped and rebuilt, and the same
 //! record is retried with capped backoff. A revoked partition's task finishes its record and
 //! stops; the next owner rebuilds.
@@ -29,10 +31,17 @@ use tributary_runtime::Shutdown;
 use tributary_runtime::http::Readiness;
 use tributary_runtime::kafka::KafkaSettings;
 
+/// Most records handed to a handler at once: the ones already waiting when it is free.
+const MAX_BATCH: usize = 256;
+
 /// Handles the records of one owned partition, in order.
 pub trait PartitionHandler: Send + 'static {
-    /// Handles one record; an error makes the caller rebuild the handler and retry.
-    fn handle(&mut self, record: &SourceRecord) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Handles consecutive records of the partition, in order; an error makes the caller
+    /// rebuild the handler and retry them all.
+    fn handle_batch(
+        &mut self,
+        records: &[SourceRecord],
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 /// Creates the handler of a partition when it is first needed.
@@ -212,7 +221,7 @@ async fn run_partition<F: HandlerFactory>(
     let mut handler: Option<F::Handler> = None;
     let mut backoff = Duration::from_millis(100);
     loop {
-        let record = tokio::select! {
+        let first = tokio::select! {
             biased;
             _ = stop.wait_for(|stop| *stop) => return,
             record = records.recv() => match record {
@@ -220,33 +229,45 @@ async fn run_partition<F: HandlerFactory>(
                 None => return,
             },
         };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match records.try_recv() {
+                Ok(record) => batch.push(record),
+                Err(_) => break,
+            }
+        }
         loop {
             let handled = async {
                 if handler.is_none() {
+                    let first = &batch[0];
                     let started = factory
-                        .start(&record.topic, record.partition, record.offset)
+                        .start(&first.topic, first.partition, first.offset)
                         .await?;
                     handler = Some(started);
                 }
                 match handler.as_mut() {
-                    Some(handler) => handler.handle(&record).await,
+                    Some(handler) => handler.handle_batch(&batch).await,
                     None => Ok(()),
                 }
             };
             match handled.await {
                 Ok(()) => {
-                    commit(&consumer, &record);
+                    if let Some(last) = batch.last() {
+                        commit(&consumer, last);
+                    }
                     backoff = Duration::from_millis(100);
                     break;
                 }
                 Err(error) => {
+                    let first = &batch[0];
                     tracing::warn!(
-                        topic = record.topic,
-                        partition = record.partition,
-                        offset = record.offset,
+                        topic = first.topic,
+                        partition = first.partition,
+                        offset = first.offset,
+                        records = batch.len(),
                         error = format!("{error:#}"),
                         retry_in_ms = backoff.as_millis() as u64,
-                        "record failed; rebuilding the partition and retrying"
+                        "records failed; rebuilding the partition and retrying"
                     );
                     handler = None;
                     tokio::select! {

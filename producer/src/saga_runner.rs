@@ -186,7 +186,9 @@ impl SagaPartition {
     }
 }
 
-impl PartitionHandler for SagaPartition {
+impl SagaPartition {
+    /// Folds one record of the events partition and, when it is a valid event, sends the
+    /// commands the saga reacts with.
     async fn handle(&mut self, record: &SourceRecord) -> anyhow::Result<()> {
         match self.book.fold(&self.shared.codec, record) {
             Folded::Valid => self.react(record).await,
@@ -202,5 +204,14 @@ impl PartitionHandler for SagaPartition {
                 Ok(())
             }
         }
+    }
+}
+
+impl PartitionHandler for SagaPartition {
+    async fn handle_batch(&mut self, records: &[SourceRecord]) -> anyhow::Result<()> {
+        for record in records {
+            self.handle(record).await?;
+        }
+        Ok(())
     }
 }

@@ -1,27 +1,31 @@
 //! One owned partition of the commands topic: the single writer of its aggregates.
 //!
 //! On assignment the partition rebuilds its books — the projector's snapshot of each
-//! aggregate type plus the events written after it — and then handles its commands one at a
-//! time, in order:
+//! aggregate type plus the events written after it — and then handles its commands in order:
 //! 1. a command whose ID the book already holds is answered with its first outcome;
 //! 2. otherwise the domain decides on the book's state;
-//! 3. an event is written as one record to the aggregate's events partition (the same
-//!    partition number), carrying the version it must have;
-//!    A refusal is written too (the domain's refusal event, or `CommandRefused`), so every
-//!    decision the domain makes has its place in the log;
+//! 3. the decision is written as one record to the aggregate's events partition (the same
+//!    partition number), carrying the version it must have — a refusal too (the domain's
+//!    refusal event, or `CommandRefused`), so every decision has its place in the log;
 //! 4. the partition reads the log back through that record: only if the record is the valid
 //!    one at its version (the version rule) is the command accepted or refused as decided; if
 //!    another writer got that version first, the command is decided again on the state the log
 //!    now shows;
 //! 5. the reply goes to the gateway instance waiting for it, and only then is the command's
 //!    offset committed, so a crash repeats a command, whose ID then finds its first outcome.
+//!
+//! The commands waiting when the partition is free are handled together, in rounds: a round
+//! takes the next commands up to the second one of an aggregate already in it, decides each
+//! (on independent aggregates, so no decision depends on another's unconfirmed write), writes
+//! all their records, and reads back once through the last. One broker round trip then serves
+//! a round instead of a command, and a command that lost its race is decided again first in
+//! the next round, keeping its aggregate's order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::{DeliveryFuture, FutureRecord};
 use tributary_projector::plan::RecentCommand;
 use tributary_projector::record::SourceRecord;
 use tributary_projector::snapshot::LoadError;
@@ -32,7 +36,7 @@ use tributary_schemas::protocol::{
     CommandEnvelope, CommandOutcome, CommandReply, EventCoordinates,
 };
 
-use super::book::{Book, Decided};
+use super::book::{Book, Decided, EventToWrite};
 use super::kinds::BookSource;
 use super::log_tail::{LogTail, TailError};
 use crate::context::CommandSide;
@@ -85,8 +89,8 @@ impl crate::partitioned::HandlerFactory for ProcessorFactory {
 }
 
 impl crate::partitioned::PartitionHandler for PartitionProcessor {
-    async fn handle(&mut self, record: &SourceRecord) -> anyhow::Result<()> {
-        PartitionProcessor::handle(self, record).await?;
+    async fn handle_batch(&mut self, records: &[SourceRecord]) -> anyhow::Result<()> {
+        PartitionProcessor::handle_batch(self, records).await?;
         Ok(())
     }
 }
@@ -161,117 +165,175 @@ impl PartitionProcessor {
         &mut self,
         record: &SourceRecord,
     ) -> Result<Option<Handled>, PartitionError> {
-        let codec = self.shared.codec.clone();
-        let envelope: CommandEnvelope = match record
-            .value
-            .as_deref()
-            .map(|v| codec.decode_record(v))
-        {
-            Some(Ok(envelope)) => envelope,
-            Some(Err(error)) => {
-                tracing::error!(partition = self.partition, offset = record.offset, %error, "commands record is not a command envelope; skipped");
-                return Ok(None);
-            }
-            None => {
-                tracing::error!(
-                    partition = self.partition,
-                    offset = record.offset,
-                    "commands record has no value; skipped"
-                );
-                return Ok(None);
-            }
-        };
-        let started = std::time::Instant::now();
-        let handled = self.decide_and_write(&envelope).await?;
-        self.send_reply(&envelope, &handled.reply).await?;
-        self.shared.metrics.command_answered(
-            &envelope.aggregate_type,
-            handled.reply.outcome == CommandOutcome::Accepted,
-            handled.duplicate,
-            handled.conflicts,
-            started.elapsed(),
-        );
-        Ok(Some(handled))
+        Ok(self.handle_batch(std::slice::from_ref(record)).await?.pop())
     }
 
-    async fn decide_and_write(
+    /// Handles consecutive command records of the partition and sends their replies, in
+    /// rounds that each write one record per aggregate and read them all back at once, so a
+    /// round trip to the broker serves many commands. Commands of one aggregate keep their
+    /// order: a round ends before a second command of an aggregate already in it. Records
+    /// that are not command envelopes are logged and skipped.
+    pub async fn handle_batch(
         &mut self,
-        envelope: &CommandEnvelope,
-    ) -> Result<Handled, PartitionError> {
-        let Some(topic) = self.topics.get(&envelope.aggregate_type).cloned() else {
-            let reason = format!("unknown aggregate type {:?}", envelope.aggregate_type);
-            return Ok(refused(envelope, reason, 0));
-        };
-        for conflicts in 0..MAX_ATTEMPTS {
-            let book = &self.books[&topic];
-            let decided = book.decide(
-                &self.shared.codec,
-                &envelope.aggregate_id,
-                &envelope.command_id,
-                &envelope.command,
-            );
-            let decided = match decided {
-                Ok(decided) => decided,
-                Err(error) => {
-                    let reason = format!("the command cannot be decoded: {error}");
-                    return Ok(refused(envelope, reason, conflicts));
-                }
+        records: &[SourceRecord],
+    ) -> Result<Vec<Handled>, PartitionError> {
+        let started = std::time::Instant::now();
+        let mut answered: Vec<(CommandEnvelope, Handled)> = Vec::new();
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        for record in records {
+            let Some(envelope) = self.envelope(record) else {
+                continue;
             };
-            match decided {
-                Decided::Duplicate(previous) => {
-                    let reply = self.reply_for(envelope, &topic, &previous);
-                    return Ok(Handled {
-                        reply,
-                        duplicate: true,
-                        conflicts,
-                    });
-                }
-                Decided::Unchanged { version } => {
-                    let reply = reply(envelope, CommandOutcome::Accepted, None, None, version);
-                    return Ok(Handled {
-                        reply,
-                        duplicate: false,
-                        conflicts,
-                    });
-                }
-                Decided::Write(write) => {
-                    let offset = self
-                        .write_event(
-                            envelope,
-                            &topic,
-                            &write.value,
-                            write.event_type,
-                            write.version,
-                        )
-                        .await?;
-                    self.tail
-                        .read_through(&mut self.books, &self.shared.codec, &topic, offset)
-                        .await?;
-                    let ours = self.books[&topic]
-                        .previous(&envelope.aggregate_id, &envelope.command_id)
-                        .filter(|previous| previous.offset == offset);
-                    if let Some(ours) = ours {
-                        let reply = self.reply_for(envelope, &topic, &ours);
-                        return Ok(Handled {
-                            reply,
-                            duplicate: false,
-                            conflicts,
-                        });
-                    }
-                    tracing::warn!(
-                        partition = self.partition,
-                        aggregate = envelope.aggregate_id,
-                        version = write.version,
-                        offset,
-                        "lost the race for the version to another writer; deciding again"
-                    );
+            match self.topics.get(&envelope.aggregate_type).cloned() {
+                Some(topic) => pending.push_back(Pending {
+                    envelope,
+                    topic,
+                    conflicts: 0,
+                }),
+                None => {
+                    let reason = format!("unknown aggregate type {:?}", envelope.aggregate_type);
+                    let handled = refused(&envelope, reason, 0);
+                    answered.push((envelope, handled));
                 }
             }
         }
-        Err(PartitionError::Contended {
-            command_id: envelope.command_id.clone(),
-            attempts: MAX_ATTEMPTS,
-        })
+        while !pending.is_empty() {
+            let round = take_round(&mut pending);
+            let lost = self.run_round(round, &mut answered).await?;
+            for command in lost.into_iter().rev() {
+                pending.push_front(command);
+            }
+        }
+        self.send_replies(&answered).await?;
+        let elapsed = started.elapsed();
+        for (envelope, handled) in &answered {
+            self.shared.metrics.command_answered(
+                &envelope.aggregate_type,
+                handled.reply.outcome == CommandOutcome::Accepted,
+                handled.duplicate,
+                handled.conflicts,
+                elapsed,
+            );
+        }
+        Ok(answered.into_iter().map(|(_, handled)| handled).collect())
+    }
+
+    /// The command envelope of a commands record, or `None` (logged) when it is not one.
+    fn envelope(&self, record: &SourceRecord) -> Option<CommandEnvelope> {
+        let Some(value) = record.value.as_deref() else {
+            tracing::error!(
+                partition = self.partition,
+                offset = record.offset,
+                "commands record has no value; skipped"
+            );
+            return None;
+        };
+        match self.shared.codec.decode_record(value) {
+            Ok(envelope) => Some(envelope),
+            Err(error) => {
+                tracing::error!(partition = self.partition, offset = record.offset, %error, "commands record is not a command envelope; skipped");
+                None
+            }
+        }
+    }
+
+    /// Decides every command of `round` (one per aggregate), writes the records they cause,
+    /// reads the log back through them and answers each command whose record is the valid one
+    /// at its version. Returns the commands that lost the race for their version, to be
+    /// decided again on the state the log now shows.
+    async fn run_round(
+        &mut self,
+        round: Vec<Pending>,
+        answered: &mut Vec<(CommandEnvelope, Handled)>,
+    ) -> Result<Vec<Pending>, PartitionError> {
+        let mut deliveries = Vec::new();
+        for command in round {
+            match self.decide(&command) {
+                Step::Answer(handled) => answered.push((command.envelope, handled)),
+                Step::Write(write) => {
+                    let delivery = self.enqueue_event(&command, &write)?;
+                    deliveries.push((command, write.version, delivery));
+                }
+            }
+        }
+        let mut written = Vec::new();
+        let mut read_through: HashMap<String, i64> = HashMap::new();
+        for (command, version, delivery) in deliveries {
+            let offset = delivered_offset(delivery).await?;
+            let through = read_through.entry(command.topic.clone()).or_insert(offset);
+            *through = (*through).max(offset);
+            written.push((command, version, offset));
+        }
+        for (topic, offset) in &read_through {
+            self.tail
+                .read_through(&mut self.books, &self.shared.codec, topic, *offset)
+                .await?;
+        }
+        let mut lost = Vec::new();
+        for (mut command, version, offset) in written {
+            let ours = self.books[&command.topic]
+                .previous(&command.envelope.aggregate_id, &command.envelope.command_id)
+                .filter(|previous| previous.offset == offset);
+            if let Some(ours) = ours {
+                let reply = self.reply_for(&command.envelope, &command.topic, &ours);
+                let handled = Handled {
+                    reply,
+                    duplicate: false,
+                    conflicts: command.conflicts,
+                };
+                answered.push((command.envelope, handled));
+                continue;
+            }
+            tracing::warn!(
+                partition = self.partition,
+                aggregate = command.envelope.aggregate_id,
+                version,
+                offset,
+                "lost the race for the version to another writer; deciding again"
+            );
+            command.conflicts += 1;
+            if command.conflicts >= MAX_ATTEMPTS {
+                return Err(PartitionError::Contended {
+                    command_id: command.envelope.command_id,
+                    attempts: MAX_ATTEMPTS,
+                });
+            }
+            lost.push(command);
+        }
+        Ok(lost)
+    }
+
+    /// What the domain decides about `command` on the book's state: an answer now, or a
+    /// record to write and read back.
+    fn decide(&self, command: &Pending) -> Step {
+        let envelope = &command.envelope;
+        let decided = self.books[&command.topic].decide(
+            &self.shared.codec,
+            &envelope.aggregate_id,
+            &envelope.command_id,
+            &envelope.command,
+        );
+        let answer = |reply, duplicate| {
+            Step::Answer(Handled {
+                reply,
+                duplicate,
+                conflicts: command.conflicts,
+            })
+        };
+        match decided {
+            Err(error) => {
+                let reason = format!("the command cannot be decoded: {error}");
+                Step::Answer(refused(envelope, reason, command.conflicts))
+            }
+            Ok(Decided::Duplicate(previous)) => {
+                answer(self.reply_for(envelope, &command.topic, &previous), true)
+            }
+            Ok(Decided::Unchanged { version }) => answer(
+                reply(envelope, CommandOutcome::Accepted, None, None, version),
+                false,
+            ),
+            Ok(Decided::Write(write)) => Step::Write(write),
+        }
     }
 
     /// The reply for a command whose event is `previous`.
@@ -302,18 +364,18 @@ impl PartitionProcessor {
         )
     }
 
-    async fn write_event(
+    /// Hands the record `write` causes to the producer; the returned future resolves when
+    /// the broker has acknowledged it.
+    fn enqueue_event(
         &self,
-        envelope: &CommandEnvelope,
-        topic: &str,
-        value: &[u8],
-        event_type: &str,
-        version: u64,
-    ) -> Result<i64, PartitionError> {
+        command: &Pending,
+        write: &EventToWrite,
+    ) -> Result<DeliveryFuture, PartitionError> {
+        let envelope = &command.envelope;
         let headers = EventHeaders {
             event_id: uuid::Uuid::now_v7().to_string(),
-            event_type: event_type.to_owned(),
-            aggregate_version: version,
+            event_type: write.event_type.to_owned(),
+            aggregate_version: write.version,
             command_id: envelope.command_id.clone(),
             correlation_id: envelope.correlation_id.clone(),
             occurred_at: unix_millis(),
@@ -325,27 +387,43 @@ impl PartitionProcessor {
                 value: Some(v),
             })
         });
-        let record = FutureRecord::to(topic)
+        let record = FutureRecord::to(&command.topic)
             .partition(self.partition)
             .key(&envelope.aggregate_id)
-            .payload(value)
+            .payload(&write.value)
             .headers(kafka_headers);
-        let delivered = self
-            .shared
+        self.shared
             .producer
-            .send(record, Duration::from_secs(30))
-            .await
-            .map_err(|(error, _)| error)?;
-        Ok(delivered.offset)
+            .send_result(record)
+            .map_err(|(error, _)| PartitionError::Kafka(error))
     }
 
-    async fn send_reply(
+    /// Sends the replies of `answered` to the gateway instances waiting for them, all at
+    /// once, and waits until the broker has every one.
+    async fn send_replies(
+        &self,
+        answered: &[(CommandEnvelope, Handled)],
+    ) -> Result<(), PartitionError> {
+        let mut deliveries = Vec::new();
+        for (envelope, handled) in answered {
+            if let Some(delivery) = self.enqueue_reply(envelope, &handled.reply)? {
+                deliveries.push(delivery);
+            }
+        }
+        for delivery in deliveries {
+            delivered_offset(delivery).await?;
+        }
+        Ok(())
+    }
+
+    /// Hands the reply to the producer, unless nobody waits for it.
+    fn enqueue_reply(
         &self,
         envelope: &CommandEnvelope,
         reply: &CommandReply,
-    ) -> Result<(), PartitionError> {
+    ) -> Result<Option<DeliveryFuture>, PartitionError> {
         let Some(reply_to) = &envelope.reply_to else {
-            return Ok(());
+            return Ok(None);
         };
         let value = self.shared.codec.encode(reply)?;
         let topic = self.shared.topology.command_replies();
@@ -361,10 +439,48 @@ impl PartitionProcessor {
             .headers(headers);
         self.shared
             .producer
-            .send(record, Duration::from_secs(30))
-            .await
-            .map_err(|(error, _)| error)?;
-        Ok(())
+            .send_result(record)
+            .map(Some)
+            .map_err(|(error, _)| PartitionError::Kafka(error))
+    }
+}
+
+/// A command of a batch not answered yet.
+struct Pending {
+    envelope: CommandEnvelope,
+    /// The events topic of its aggregate type.
+    topic: String,
+    /// Races for a version it has lost so far.
+    conflicts: usize,
+}
+
+/// What deciding a command leads to.
+enum Step {
+    /// The answer is known without writing (a repeat, no change, an engine refusal).
+    Answer(Handled),
+    /// A record to write and read back before answering.
+    Write(EventToWrite),
+}
+
+/// Takes the longest prefix of `pending` with at most one command per aggregate.
+fn take_round(pending: &mut VecDeque<Pending>) -> Vec<Pending> {
+    let mut aggregates = HashSet::new();
+    let mut round = Vec::new();
+    while let Some(next) = pending.front() {
+        if !aggregates.insert((next.topic.clone(), next.envelope.aggregate_id.clone())) {
+            break;
+        }
+        round.extend(pending.pop_front());
+    }
+    round
+}
+
+/// The offset the broker acknowledged for a record handed to the producer.
+async fn delivered_offset(delivery: DeliveryFuture) -> Result<i64, PartitionError> {
+    match delivery.await {
+        Ok(Ok(delivered)) => Ok(delivered.offset),
+        Ok(Err((error, _))) => Err(PartitionError::Kafka(error)),
+        Err(_) => Err(PartitionError::Kafka(rdkafka::error::KafkaError::Canceled)),
     }
 }
 
