@@ -69,6 +69,10 @@ pub async fn preload(
         .producer()?
         .set("linger.ms", "20")
         .set("queue.buffering.max.messages", "500000")
+        // The window below is drained at the broker's ingest rate (a few thousand records a
+        // second on Tansu), so a record may wait in the queue far longer than the services'
+        // 30 s: give it ten minutes before counting it lost.
+        .set("message.timeout.ms", "600000")
         .create()
         .context("creating the preload producer")?;
     let topics: BTreeMap<&str, String> = topology
@@ -76,7 +80,7 @@ pub async fn preload(
         .iter()
         .map(|t| (t.as_str(), topology.events(t)))
         .collect();
-    let window = 100_000;
+    let window = 20_000;
     let started = Instant::now();
     let mut pending = VecDeque::with_capacity(window);
     for record in records {
