@@ -335,10 +335,13 @@ async fn transfers_end_completed_or_failed_and_conserve_money_under_kills() {
     };
     let mut kills = 0;
     for round in 1..=ROUNDS {
+        // Both victims must be at work before either dies: once the processor victim is
+        // dead, its commands partitions (and so the saga victim's next events) wait for the
+        // group to hand them over, which Tansu may not do until the next join.
         wait_until_counted(&processor_victim, DECIDED, WORKING).await;
+        wait_until_counted(&saga_victim, SAGA_SENT, WORKING).await;
         tokio::time::sleep(Duration::from_millis(500 + rng.below(1_500))).await;
         processor_victim.kill();
-        wait_until_counted(&saga_victim, SAGA_SENT, WORKING).await;
         tokio::time::sleep(Duration::from_millis(500 + rng.below(1_500))).await;
         saga_victim.kill();
         kills += 2;
