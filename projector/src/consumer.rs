@@ -315,6 +315,12 @@ impl ConsumerContext for ProjectorContext {
                 if let Err(error) = result {
                     tracing::error!(%error, "cannot assign partitions");
                 }
+                // librdkafka keeps a partition this member paused (its worker's queue was full)
+                // paused when the partition is assigned to it again; the new worker's queue is
+                // empty, so the partition must start unpaused or it would never be read.
+                if let Err(error) = consumer.resume(&start) {
+                    tracing::error!(%error, "cannot resume the assigned partitions");
+                }
                 self.shared.readiness.ready("startup");
                 self.shared.readiness.ready("kafka");
                 self.shared
