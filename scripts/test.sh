@@ -142,5 +142,11 @@ log "TRIBUTARY_PYTHON=$TRIBUTARY_PYTHON"
 run_step "cargo toolchain" cargo_tools
 run_step "cargo fmt --all --check" cargo fmt --all --check
 run_step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
-run_step "cargo test --workspace${*:+ $*}" cargo_test "$@"
+# Tests that a broker other than the local Tansu must run too (they break Tansu 0.6.0
+# itself; see projector/tests/crash.rs) are ignored by default and included here.
+TEST_ARGS=("$@")
+if [[ -n "$CALLER_KAFKA" ]]; then
+  TEST_ARGS+=(-- --include-ignored)
+fi
+run_step "cargo test --workspace${TEST_ARGS[*]:+ ${TEST_ARGS[*]}}" cargo_test "${TEST_ARGS[@]}"
 run_step "deploy assets" bash "$SCRIPTS/deploy-check.sh"

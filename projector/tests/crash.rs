@@ -35,7 +35,13 @@ const KILLS: usize = 12;
 /// Longest random run after an incarnation's first commit, before its kill.
 const MAX_RUN_MS: u64 = 1_500;
 
+// Tansu 0.6.0's SQLite storage panics in its idempotent-producer bookkeeping
+// (`idempotent_message_check … more or less than one row`) a few seconds into this scenario,
+// after which the broker answers nothing: seen on every run on this machine, with this code
+// and with the previous release's. The test command runs it when it is given another broker
+// (`KAFKA_BOOTSTRAP_SERVERS`, e.g. the compose file's Apache Kafka); see the README.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "kills Tansu 0.6.0's storage; scripts/test.sh runs it against any other broker"]
 async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let started = Instant::now();
     let pipeline = TestPipeline::create("crash", 8).await;
