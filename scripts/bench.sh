@@ -5,7 +5,7 @@
 #   scripts/bench.sh catchup  [--quick] [bench catchup flags...]
 #   scripts/bench.sh commands [--quick] [bench commands flags...]
 #
-# Sets up what is missing (PostgreSQL and its databases, the Tansu broker, as
+# Sets up what is missing (PostgreSQL and its databases, Apache Kafka, as
 # the test command does), builds the bench, the projector and the producer in
 # release, runs the scenario, prints its table and writes
 # bench/results/<scenario>-<date>.json (machine, broker and PostgreSQL
@@ -38,7 +38,7 @@ bash scripts/kafka.sh install start
 export KAFKA_BOOTSTRAP_SERVERS="${CALLER_KAFKA:-127.0.0.1:$KAFKA_PORT}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:$PG_PORT/tributary}"
 if [[ -z "$CALLER_KAFKA" ]]; then
-  BENCH_BROKER_VERSION="$("$TANSU_BIN" --version 2>/dev/null | head -n 1) (sqlite storage)"
+  BENCH_BROKER_VERSION="Apache Kafka $KAFKA_VERSION (local single KRaft node, heap $KAFKA_HEAP)"
 else
   BENCH_BROKER_VERSION="${BENCH_BROKER_VERSION:-external broker at $KAFKA_BOOTSTRAP_SERVERS}"
 fi

@@ -4,7 +4,7 @@
 #
 #   scripts/demo.sh
 #
-# Starts what is missing (PostgreSQL, the Tansu broker and its topics, as the
+# Starts what is missing (PostgreSQL, Apache Kafka and its topics, as the
 # test command does), builds and starts the projector and the producer
 # (gateway + processor + saga runner), drives a short scenario through the
 # gateway — accounts, deposits, transfers of which one fails and is refunded,
@@ -85,16 +85,34 @@ read_api() {
   printf '  GET %s\n    %s\n' "$1" "$(curl -sS "$url")"
 }
 token() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("consistency_token") or "")' "$ANSWER"; }
-# wait_transfer ID: the saga finishes transfers asynchronously; wait (bounded) for the end.
-wait_transfer() {
-  local deadline=$((SECONDS + 30)) status=""
-  while ((SECONDS < deadline)); do
-    status="$(curl -sS "$READS/v1/transfers/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("status",""))' 2>/dev/null || true)"
-    [[ "$status" == completed || "$status" == failed ]] && break
+# The transfer and user sagas finish on their own, after the command that started them was
+# answered: no consistency token covers what a saga writes later, so the demo waits (bounded,
+# quietly) for the saga's end to be visible, then reads.
+# saga_done PATH FIELD VALUE...: the read API's PATH has FIELD equal to one of VALUEs.
+saga_done() {
+  local path="$1" field="$2"
+  shift 2
+  local got
+  got="$(curl -fs "$READS$path" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1],""))' "$field" 2>/dev/null)" || return 1
+  local want
+  for want in "$@"; do [[ "$got" == "$want" ]] && return 0; done
+  return 1
+}
+# wait_saga WHAT PATH FIELD VALUE...: wait up to 30 s for saga_done, then GET PATH.
+wait_saga() {
+  local what="$1" path="$2"
+  shift 2
+  local deadline=$((SECONDS + 30))
+  until saga_done "$path" "$@"; do
+    if ((SECONDS >= deadline)); then
+      warn "$what did not finish within 30 s (see $DEMO_DIR/producer.log)"
+      break
+    fi
     sleep 0.2
   done
-  read_api "/v1/transfers/$1"
+  read_api "$path"
 }
+wait_transfer() { wait_saga "transfer $1" "/v1/transfers/$1" status completed failed; }
 
 A="acc-a-$RUN" B="acc-b-$RUN" C="acc-c-$RUN"
 printf '\n== accounts\n'
@@ -121,8 +139,7 @@ read_api "/v1/accounts/$A/ledger"
 printf '\n== registrations (the e-mail claim is the single writer of its address)\n'
 send email-claim "ann-$RUN@example.org" "{\"type\":\"ClaimEmail\",\"user_id\":\"user-1-$RUN\",\"purpose\":\"REGISTRATION\",\"display_name\":\"Ann\"}"
 send email-claim " ANN-$RUN@Example.org " "{\"type\":\"ClaimEmail\",\"user_id\":\"user-2-$RUN\",\"purpose\":\"REGISTRATION\",\"display_name\":\"Another Ann\"}"
-deadline=$((SECONDS + 30))
-until curl -fsS -o /dev/null "$READS/v1/users/user-1-$RUN" || ((SECONDS > deadline)); do sleep 0.2; done
+wait_saga "the registration of user-1-$RUN" "/v1/users/user-1-$RUN" user_id "user-1-$RUN"
 read_api "/v1/users/by-email/ann-$RUN@example.org"
 
 cat <<EOT

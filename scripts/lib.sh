@@ -16,17 +16,20 @@ export TRIBUTARY_ROOT
 TRIBUTARY_CACHE="${TRIBUTARY_CACHE:-$HOME/.cache/tributary}"
 export TRIBUTARY_CACHE
 
-# ---- Kafka (Tansu broker) -------------------------------------------------
+# ---- Kafka (local Apache Kafka broker) -----------------------------------
 KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
-TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
-TANSU_FEATURES="${TANSU_FEATURES:-dynostore,libsql}"
-TANSU_ROOT="${TANSU_ROOT:-$TRIBUTARY_CACHE/tansu}"
-TANSU_BIN="${TANSU_BIN:-$TANSU_ROOT/bin/tansu}"
-TANSU_DATA="${TANSU_DATA:-$TRIBUTARY_CACHE/tansu-data}"
-TANSU_PID_FILE="$TANSU_DATA/tansu.pid"
-TANSU_LOG="$TANSU_DATA/tansu.log"
-TANSU_CLUSTER_ID="${TANSU_CLUSTER_ID:-tributary}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+# Pinned here and in scripts/kafka/pom.xml (scripts/kafka.sh checks they agree).
+KAFKA_VERSION="4.4.0"
+KAFKA_HEAP="${KAFKA_HEAP:-1g}"
+KAFKA_HOME="${KAFKA_HOME:-$TRIBUTARY_CACHE/kafka-$KAFKA_VERSION}"
+KAFKA_DATA="${KAFKA_DATA:-$KAFKA_HOME/data}"
+KAFKA_PID_FILE="$KAFKA_DATA/kafka.pid"
+KAFKA_LOG="$KAFKA_DATA/server.log"
+KAFKA_STDOUT="$KAFKA_DATA/stdout.log"
+KAFKA_MAX_DATA_MB="${KAFKA_MAX_DATA_MB:-4096}"
+KAFKA_MAX_PARTITIONS="${KAFKA_MAX_PARTITIONS:-3000}"
 TRIBUTARY_TOPIC_PREFIX="${TRIBUTARY_TOPIC_PREFIX:-tributary}"
 TRIBUTARY_PARTITIONS="${TRIBUTARY_PARTITIONS:-8}"
 
@@ -150,9 +153,8 @@ kafka_api_versions() {
 }
 
 # kafka_metadata HOST PORT: a Metadata v1 request for no topics gets an answer.
-# Unlike ApiVersions it goes through the broker's storage, so a broker whose
-# storage has failed (seen with Tansu 0.6.0 after an internal panic: the port
-# stays open, every request that needs storage fails) is not taken for ready.
+# Unlike ApiVersions it is answered from the broker's metadata (the brokers
+# and the controller it knows), so readiness means serving, not only listening.
 kafka_metadata() {
   local host="$1" port="$2"
   host="${host#[}"

@@ -62,7 +62,7 @@ url_dbname() {
 psql_q() {
   local url="$1"
   shift
-  psql "$url" -X -q -t -A -v ON_ERROR_STOP=1 "$@"
+  psql "$url" -w -X -q -t -A -v ON_ERROR_STOP=1 "$@"
 }
 
 reachable() {
@@ -103,15 +103,15 @@ installed_server_version() {
 allow_loopback_trust() {
   local ver="$1" name="$2"
   local hba="/etc/postgresql/$ver/$name/pg_hba.conf"
-  [[ -f "$hba" ]] || die "fresh cluster $ver/$name has no $hba"
+  [[ -f "$hba" ]] || die "cluster $ver/$name has no $hba"
   if grep -q '^# tributary: trust postgres over loopback' "$hba"; then
     return 0
   fi
-  log "fresh install: allowing trust auth for user postgres on 127.0.0.1 and ::1 in $hba"
+  log "user postgres cannot log in over loopback without a password: allowing trust auth for it on 127.0.0.1 and ::1 in $hba"
   local tmp
   tmp="$(mktemp)"
   {
-    echo '# tributary: trust postgres over loopback (added by scripts/postgres.sh on a fresh install)'
+    echo '# tributary: trust postgres over loopback (added by scripts/postgres.sh for the local test cluster)'
     echo 'host    all    postgres    127.0.0.1/32    trust'
     echo 'host    all    postgres    ::1/128         trust'
     cat "$hba"
@@ -148,13 +148,26 @@ wait_ready() {
   WAIT_LOG="$log_file" wait_for "$START_TIMEOUT" "postgres at $(redact "$URL")" reachable "$URL"
 }
 
+# The local cluster is the scripts' own test server: user postgres logs in over
+# loopback without a password. A cluster that came with the machine's packages
+# (Debian's default pg_hba.conf asks for one) gets the trust lines added.
+ensure_loopback_login() {
+  ensure_psql
+  if psql_q "$(admin_url "$URL")" -c 'select 1' >/dev/null 2>&1; then
+    return 0
+  fi
+  [[ -n "${CLUSTER:-}" ]] || return 0
+  # shellcheck disable=SC2086
+  allow_loopback_trust $CLUSTER
+}
+
 ensure_local_server() {
   CLUSTER="$(local_cluster)"
   if reachable "$URL"; then
     log "server at $(redact "$URL") is reachable"
+    ensure_loopback_login
     return 0
   fi
-  local fresh=""
   if [[ -z "$CLUSTER" ]]; then
     local ver
     ver="$(installed_server_version)"
@@ -170,15 +183,11 @@ ensure_local_server() {
       run_logged pg_createcluster --port "$PG_PORT" "$ver" main
       CLUSTER="$ver main"
     fi
-    fresh=1
   fi
   # shellcheck disable=SC2086
   start_cluster $CLUSTER
-  if [[ -n "$fresh" ]]; then
-    # shellcheck disable=SC2086
-    allow_loopback_trust $CLUSTER
-  fi
   wait_ready
+  ensure_loopback_login
 }
 
 ensure_databases() {

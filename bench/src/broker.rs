@@ -2,7 +2,7 @@
 //! preload the event stream, find where the partitions end, and read them back — counting
 //! only (the raw-consume limit) or keeping every record (for the in-memory variants).
 //!
-//! Topics are never deleted (Tansu cannot); every run uses a topic prefix of its own.
+//! Every run uses a topic prefix of its own, so runs never see each other's records.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -69,9 +69,9 @@ pub async fn preload(
         .producer()?
         .set("linger.ms", "20")
         .set("queue.buffering.max.messages", "500000")
-        // The window below is drained at the broker's ingest rate (a few thousand records a
-        // second on Tansu), so a record may wait in the queue far longer than the services'
-        // 30 s: give it ten minutes before counting it lost.
+        // The window below is drained at the broker's ingest rate, which a loaded two-core
+        // machine can push far below the services' expectations: a record may wait in the
+        // queue longer than their 30 s, so give it ten minutes before counting it lost.
         .set("message.timeout.ms", "600000")
         .create()
         .context("creating the preload producer")?;

@@ -12,8 +12,8 @@
 //!
 //! Each incarnation joins a consumer group of its own. The group's offsets play no part in
 //! exactly-once (a worker starts where the offset store says), so this loses nothing, and
-//! it spares every restart the wait for the killed member's session to expire — the wait in
-//! which Tansu 0.6.0 is also known to hand out a stale assignment (see `rebalance.rs`).
+//! it spares every restart the wait for the killed member's session to expire (a classic
+//! group's rebalance waits for every member it knows, the dead one included).
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -35,13 +35,7 @@ const KILLS: usize = 12;
 /// Longest random run after an incarnation's first commit, before its kill.
 const MAX_RUN_MS: u64 = 1_500;
 
-// Tansu 0.6.0's SQLite storage panics in its idempotent-producer bookkeeping
-// (`idempotent_message_check … more or less than one row`) a few seconds into this scenario,
-// after which the broker answers nothing: seen on every run on this machine, with this code
-// and with the previous release's. The test command runs it when it is given another broker
-// (`KAFKA_BOOTSTRAP_SERVERS`, e.g. the compose file's Apache Kafka); see the README.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kills Tansu 0.6.0's storage; scripts/test.sh runs it against any other broker"]
 async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let started = Instant::now();
     let pipeline = TestPipeline::create("crash", 8).await;

@@ -1,8 +1,8 @@
 //! Support for the integration tests: where the broker is, fresh topics per test, clients,
 //! bounded waits, and the independent Python tools used for interoperability checks.
 //!
-//! The tests run against whatever `KAFKA_BOOTSTRAP_SERVERS` names (the scripts start Tansu
-//! when nothing is given) and never share topics or consumer groups, so they can run in
+//! The tests run against whatever `KAFKA_BOOTSTRAP_SERVERS` names (the scripts start a local
+//! Apache Kafka when nothing is given) and never share topics or consumer groups, so they can run in
 //! parallel and against a broker that already holds data.
 
 // Test support: a panic is how a failed set-up step reports itself.

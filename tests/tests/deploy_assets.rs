@@ -566,3 +566,29 @@ fn autoscaling_stops_at_the_partition_count() {
         );
     }
 }
+
+/// The text between `start` and the next `end` on the first line of `text` holding `start`.
+fn value_after<'a>(text: &'a str, start: &str, end: char) -> Option<&'a str> {
+    let line = text.lines().find(|line| line.contains(start))?;
+    let rest = &line[line.find(start)? + start.len()..];
+    Some(rest.split(end).next().unwrap_or(rest).trim())
+}
+
+#[test]
+fn compose_runs_the_kafka_version_the_scripts_test_on() {
+    let root = repo_root();
+    let pom = read(&root.join("scripts/kafka/pom.xml"));
+    let lib = read(&root.join("scripts/lib.sh"));
+    let compose = read(&root.join("deploy/compose.yaml"));
+    let pinned = value_after(&pom, "<kafka.version>", '<').expect("kafka.version in the pom");
+    let scripts = value_after(&lib, "KAFKA_VERSION=\"", '"').expect("KAFKA_VERSION in lib.sh");
+    let image = value_after(&compose, "image: apache/kafka:", ' ').expect("apache/kafka image");
+    assert_eq!(
+        scripts, pinned,
+        "scripts/lib.sh and scripts/kafka/pom.xml pin different Kafka versions"
+    );
+    assert_eq!(
+        image, pinned,
+        "deploy/compose.yaml runs apache/kafka:{image}, the scripts test on {pinned}"
+    );
+}
