@@ -66,7 +66,7 @@ fi
 declare -A TOOLS=(
   [kafka-consumer-groups]=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand
   [kafka-topics]=org.apache.kafka.tools.TopicCommand
-  [kafka-configs]=org.apache.kafka.admin.ConfigCommand
+  [kafka-configs]=org.apache.kafka.tools.ConfigCommand
   [kafka-console-consumer]=org.apache.kafka.tools.consumer.ConsoleConsumer
   [kafka-console-producer]=org.apache.kafka.tools.ConsoleProducer
   [kafka-get-offsets]=org.apache.kafka.tools.GetOffsetShell
