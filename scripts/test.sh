@@ -15,6 +15,8 @@
 #                                           the first install resolves its jars from
 #                                           Maven Central, ~30 s)
 #   4. kcat                                (Debian's package, for the standard-tools test)
+#   5. the JVM consumer                    (scripts/jvm-consumer.sh: tests/jvm built with
+#                                           Maven, for the JVM interoperability test)
 # The tests then see:
 #   KAFKA_BOOTSTRAP_SERVERS  yours if set, else 127.0.0.1:$KAFKA_PORT (9092)
 #   DATABASE_URL             yours if set, else postgres://postgres@127.0.0.1:5432/tributary_test
@@ -25,6 +27,7 @@
 #                            KAFKA_BOOTSTRAP_SERVERS)
 #   TRIBUTARY_KAFKA_TOOLS    the installed Kafka tools' bin directory
 #                            (kafka-consumer-groups, ...)
+#   TRIBUTARY_JVM_CONSUMER   the JVM consumer's launcher (tests/jvm)
 # With KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL set, those servers are used and
 # nothing local is started for them. The broker is left running afterwards
 # (scripts/kafka.sh stop stops it).
@@ -74,6 +77,7 @@ summary() {
     printf '  %-34s %s\n' "KAFKA_BOOTSTRAP_SERVERS" "${KAFKA_BOOTSTRAP_SERVERS:-(not set yet)}"
     printf '  %-34s %s\n' "DATABASE_URL" "$(sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"${DATABASE_URL:-(not set yet)}")"
     printf '  %-34s %s\n' "TRIBUTARY_PYTHON" "${TRIBUTARY_PYTHON:-(not set yet)}"
+    printf '  %-34s %s\n' "TRIBUTARY_JVM_CONSUMER" "${TRIBUTARY_JVM_CONSUMER:-(not set yet)}"
     if [[ -z "$CALLER_KAFKA" && -f "$KAFKA_PID_FILE" ]]; then
       printf '  %-34s %s\n' "broker" "Apache Kafka $KAFKA_VERSION left running (pid $(cat "$KAFKA_PID_FILE" 2>/dev/null), 127.0.0.1:$KAFKA_PORT); stop: scripts/kafka.sh stop"
     fi
@@ -119,6 +123,12 @@ cargo_tools() {
   cargo clippy --version >/dev/null 2>&1 || die "cargo clippy is missing: rustup component add clippy"
 }
 
+jvm_consumer() {
+  TRIBUTARY_JVM_CONSUMER="$(bash "$SCRIPTS/jvm-consumer.sh" | tail -n 1)"
+  [[ -x "$TRIBUTARY_JVM_CONSUMER" ]] || die "jvm-consumer.sh gave no launcher ('$TRIBUTARY_JVM_CONSUMER')"
+  export TRIBUTARY_JVM_CONSUMER
+}
+
 # Debian's kcat, which the standard-tools test runs against the local broker.
 kcat_tool() {
   if have kcat; then
@@ -137,6 +147,7 @@ run_step "kafka install" bash "$SCRIPTS/kafka.sh" install
 run_step "kafka start" bash "$SCRIPTS/kafka.sh" start
 run_step "kafka topics" bash "$SCRIPTS/kafka.sh" topics
 run_step "kcat" kcat_tool
+run_step "jvm consumer" jvm_consumer
 
 export KAFKA_BOOTSTRAP_SERVERS="${CALLER_KAFKA:-127.0.0.1:$KAFKA_PORT}"
 export TRIBUTARY_KAFKA_TOOLS="$KAFKA_HOME/bin"
