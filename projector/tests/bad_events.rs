@@ -15,13 +15,13 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use sqlx::postgres::PgPool;
 use tributary_schemas::bank::account::{AccountEvent, AccountOpened, Deposited, Withdrawn};
 use tributary_schemas::bank::user::UserRegistered;
 use tributary_schemas::{Codec, Record};
 use tributary_tests::bank_events::{
     AccountWorkload, GeneratedEvent, RawRecord, assert_tables_match, produce,
 };
+use tributary_tests::failures::parked_rows;
 use tributary_tests::pipeline::{TestPipeline, committed, wait_for_catch_up};
 use tributary_tests::process::ServiceProcess;
 use tributary_tests::{BROKER_TIMEOUT, consumer, producer, unique_name};
@@ -374,19 +374,6 @@ fn check_letters(
     }
 }
 
-async fn parked_rows(pool: &PgPool) -> BTreeMap<String, (i32, i64, String)> {
-    sqlx::query_as::<_, (String, i32, i64, String)>(
-        "SELECT aggregate_id, partition, first_offset, reason FROM parked_aggregates
-         WHERE projection = 'bank'",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|(id, partition, offset, reason)| (id, (partition, offset, reason)))
-    .collect()
-}
-
 /// Waits until the projector's metrics satisfy `done`; returns them.
 async fn metrics_when(
     projector: &ServiceProcess,
@@ -521,7 +508,7 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
             "partition {partition}"
         );
     }
-    let parked = parked_rows(&pool).await;
+    let parked = parked_rows(&pool, "bank").await;
     let expected_parked: BTreeMap<String, (i32, i64, String)> = produced
         .iter()
         .filter_map(|p| match p.fate {
@@ -624,7 +611,7 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
 
     assert_tables_match(&pool, &expected).await;
     assert_eq!(
-        parked_rows(&pool).await,
+        parked_rows(&pool, "bank").await,
         expected_parked,
         "parked_aggregates"
     );

@@ -29,6 +29,7 @@ use tributary_schemas::bank::user::UserRegistered;
 use tributary_schemas::protocol::CommandRefused;
 use tributary_schemas::{Codec, Record, registry};
 use tributary_tests::bank_events::{AccountWorkload, GeneratedEvent, RawRecord, produce};
+use tributary_tests::failures::parked_rows;
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
 use tributary_tests::{kafka, producer, repo_root};
 
@@ -258,20 +259,6 @@ async fn read_accounts(pool: &PgPool) -> BTreeMap<String, Row> {
             )
         },
     )
-    .collect()
-}
-
-/// `parked_aggregates` of the projection: account → (partition, first offset, reason).
-async fn parked_rows(pool: &PgPool) -> BTreeMap<String, (i32, i64, String)> {
-    sqlx::query_as::<_, (String, i32, i64, String)>(
-        "SELECT aggregate_id, partition, first_offset, reason FROM parked_aggregates
-         WHERE projection = 'bank'",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|(id, partition, offset, reason)| (id, (partition, offset, reason)))
     .collect()
 }
 
@@ -561,7 +548,7 @@ async fn a_jvm_consumer_reading_the_avsc_files_alone_sees_what_the_read_tables_h
         tables, opened_expected,
         "accounts against the independent fold"
     );
-    let parked = parked_rows(&pool).await;
+    let parked = parked_rows(&pool, "bank").await;
     assert_eq!(
         parked.keys().collect::<Vec<_>>(),
         expected_parked.keys().collect::<Vec<_>>(),

@@ -28,6 +28,21 @@ pub fn start_projector(
     ServiceProcess::start("projector", binary, &["run"], &env, "PROJECTOR_HTTP_ADDR")
 }
 
+/// The `parked_aggregates` of `projection`: aggregate ID → (partition, first offset, reason).
+pub async fn parked_rows(pool: &PgPool, projection: &str) -> BTreeMap<String, (i32, i64, String)> {
+    sqlx::query_as::<_, (String, i32, i64, String)>(
+        "SELECT aggregate_id, partition, first_offset, reason FROM parked_aggregates
+         WHERE projection = $1",
+    )
+    .bind(projection)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(id, partition, offset, reason)| (id, (partition, offset, reason)))
+    .collect()
+}
+
 /// One row of `projector_offsets`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetRow {
