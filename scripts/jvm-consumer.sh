@@ -6,9 +6,6 @@
 # Run it:     TRIBUTARY_JVM_CONSUMER="$(scripts/jvm-consumer.sh)"
 #   Progress goes to stderr; the only line on stdout (so also the last one) is the launcher to
 #   run, e.g. /root/.cache/tributary/jvm-consumer/bin/jvm-consumer (`--help` says how).
-# Or source it from bash:   . scripts/jvm-consumer.sh
-#   which exports TRIBUTARY_JVM_CONSUMER instead of printing it (and returns non-zero on
-#   failure, leaving the caller's shell options alone).
 #
 # Maven builds it into $TRIBUTARY_CACHE/jvm-consumer/build (a runnable jar and lib/), resolving
 # into the repository $TRIBUTARY_CACHE/m2 that scripts/kafka.sh uses too. The build is reused
@@ -93,16 +90,4 @@ _tributary_jvm_consumer() {
   printf '%s\n' "$launcher"
 }
 
-if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
-  # Sourced: run in a subshell so `set -e` and `exit` stay out of the caller.
-  if TRIBUTARY_JVM_CONSUMER="$(_tributary_jvm_consumer)"; then
-    export TRIBUTARY_JVM_CONSUMER
-    unset -f _tributary_jvm_consumer
-  else
-    unset -f _tributary_jvm_consumer
-    # shellcheck disable=SC2317
-    return 1 2>/dev/null || exit 1
-  fi
-else
-  _tributary_jvm_consumer
-fi
+_tributary_jvm_consumer
