@@ -459,8 +459,10 @@ async fn a_repeated_command_id_gets_one_event_and_the_first_answer_also_after_a_
     // Both outcomes are pinned: an accepted deposit, and a withdrawal refused for lack of funds
     // that would succeed if it were decided again after the restart (funds arrive meanwhile).
     // The restarted process takes the killed one's place in the consumer groups as the same
-    // static member (group.instance.id), as a restarted pod would: the test is about the
-    // state the new process rebuilds, not about how fast a group notices a dead member.
+    // static member (group.instance.id), as a restarted pod would, and gets its assignment
+    // back at once; as a new member its join would start a rebalance that waits for the
+    // dead member's session (librdkafka's default, 45 s) to end. The test is about the state
+    // the new process rebuilds, not about how fast a group notices a dead member.
     let member = unique_name("producer-member");
     let mut services = Services::start("repeat", &[("KAFKA_GROUP_INSTANCE_ID", &member)]).await;
     let account = "acc-r";

@@ -761,8 +761,8 @@ async fn no_reply_in_time_is_answered_504_and_a_retry_with_the_same_command_id_g
         0
     );
 
-    // The client retries through another instance, with a timeout the broker under test
-    // can meet (a round trip through the test's processor takes seconds on Tansu).
+    // The client retries through another instance, with the generous timeout the other
+    // tests use.
     let other = gateway_of(&pipeline, options(Duration::from_secs(20))).await;
     let answer = post(&other, deposit_body(Some(command_id), "acc-4", 5), &[]).await;
     assert_eq!(answer.status, 200, "{answer:?}");

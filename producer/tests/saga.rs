@@ -21,15 +21,11 @@
 //! would send them, without its client time-outs); saga steps are sent by the saga runner.
 //!
 //! Kills land at random moments once the victim has started working (decided a command, sent
-//! a saga step); every process has a 6 s session timeout. Three concessions to Tansu 0.6.0,
-//! the broker the suite runs on, whose group coordinator is weaker than Kafka's (see the
-//! projector's `rebalance.rs`), none of which a Kafka broker needs:
-//! - an expired group leader leaves its group without one, so each group's first member is
-//!   never killed; a second member is the one killed and replaced;
-//! - a replacement starts only once the killed member's session has surely expired, because
-//!   Tansu leaves the partitions of a member that expires after the last join to no one;
-//! - when nothing progresses for a while, the test starts one more member (a "nudge"): a join
-//!   forces a fresh assignment. Nudges are counted and printed.
+//! a saga step), and each victim's replacement starts right after its kill: every process has
+//! a 6 s session timeout, so the rebalance the replacement's join starts waits at most that
+//! long for the dead member and then assigns every partition. Each group has two members; the
+//! first round kills each group's first member, which formed the group and leads it, and the
+//! later rounds draw their victims with the test's seeded generator.
 //!
 //! Size: 1,000 transfers on 100 accounts, as the brief asks, requested 30 a second — each
 //! transfer is 4 to 6 commands through the processors and as many saga steps.
@@ -48,8 +44,8 @@ use tributary_schemas::protocol::CommandOutcome;
 use tributary_schemas::{Codec, RecordSet};
 use tributary_tests::bank_events::{Rng, read_accounts, read_ledger};
 use tributary_tests::command_side::{
-    CommandSender, JudgedLog, ReplyCollector, SESSION_EXPIRY, SHORT_SESSION, SentCommand,
-    fold_accounts, group_progress, projector_binary, read_events, start_producer, wait_nudging,
+    CommandSender, JudgedLog, ReplyCollector, SHORT_SESSION, SentCommand, fold_accounts,
+    group_progress, projector_binary, read_events, start_producer, wait_for_progress,
     wait_until_counted,
 };
 use tributary_tests::failures::start_projector;
@@ -67,16 +63,14 @@ const CHUNK: usize = 30;
 const CHUNK_EVERY: Duration = Duration::from_millis(1_000);
 /// Rounds of kills: each kills a processor and a saga runner, and replaces them.
 const ROUNDS: usize = 3;
+/// Members of each group: processors, and saga runners.
+const MEMBERS: usize = 2;
 const DECIDED: &str = "tributary_processor_commands_total";
 const SAGA_SENT: &str = "tributary_saga_commands_sent_total";
 /// Longest a process may take to start working.
 const WORKING: Duration = Duration::from_secs(90);
-/// Time for a group's first member to form the group before others join.
-const GROUP_FORMED: Duration = Duration::from_secs(2);
 /// Longest any phase may take (generous: the broker is shared with other tests).
 const WAIT: Duration = Duration::from_secs(420);
-/// Nothing done for this long makes the test nudge the groups (see `wait_nudging`).
-const STALL: Duration = Duration::from_secs(15);
 
 /// The bank before the transfers.
 struct Setup {
@@ -170,6 +164,18 @@ fn transfers(prefix: &str, rng: &mut Rng, all_money: i64) -> Vec<(SentCommand, R
 
 fn start(pipeline: &TestPipeline, role: &str, instance: &str) -> ServiceProcess {
     start_producer(pipeline, PRODUCER, role, instance, &SHORT_SESSION)
+}
+
+/// The members of `role`'s group, `{role}-0` to `{role}-{MEMBERS - 1}`: the first forms the
+/// group (it is ready once it has its first assignment) and leads it, then the others join.
+async fn start_group(pipeline: &TestPipeline, role: &str) -> Vec<ServiceProcess> {
+    let mut first = start(pipeline, role, &format!("{role}-0"));
+    first.wait_ready(WORKING).await;
+    let mut members = vec![first];
+    for slot in 1..MEMBERS {
+        members.push(start(pipeline, role, &format!("{role}-{slot}")));
+    }
+    members
 }
 
 /// Waits until the events topics stop growing: late repeats of saga steps are answered
@@ -271,36 +277,20 @@ async fn transfers_end_completed_or_failed_and_conserve_money_under_kills() {
 
     let mut projector = start_projector(&pipeline, &projector_path, &[]);
     projector.wait_ready(Duration::from_secs(60)).await;
-    // The first member of each group forms it and leads it, and is never killed.
-    let mut processor_leader = start(&pipeline, "processor", "processor-leader");
-    let mut saga_leader = start(&pipeline, "saga", "saga-leader");
-    processor_leader.wait_ready(WORKING).await;
-    saga_leader.wait_ready(WORKING).await;
-    tokio::time::sleep(GROUP_FORMED).await;
-    let mut processor_victim = start(&pipeline, "processor", "processor-victim-0");
-    let mut saga_victim = start(&pipeline, "saga", "saga-victim-0");
-    let mut extras = Vec::new();
-    let processors = format!("{}.processor", pipeline.prefix);
-    let sagas = format!("{}.saga", pipeline.prefix);
+    let mut processors = start_group(&pipeline, "processor").await;
+    let mut sagas = start_group(&pipeline, "saga").await;
+    let processor_group = format!("{}.processor", pipeline.prefix);
+    let saga_group = format!("{}.saga", pipeline.prefix);
     let commands_progress =
-        || group_progress(&pipeline, &processors, &pipeline.topology.commands());
+        || group_progress(&pipeline, &processor_group, &pipeline.topology.commands());
 
     // The bank, before any chaos: every setup command is accepted.
     sender.send(&bank.commands).await;
     let setup_ids: Vec<String> = bank.commands.iter().map(|c| c.command_id.clone()).collect();
-    let mut nudges = wait_nudging(
+    wait_for_progress(
         "setup commands answered",
         WAIT,
-        STALL,
         || async { (replies.answered(&setup_ids), setup_ids.len()) },
-        |nudge| {
-            extras.push(start(
-                &pipeline,
-                "processor",
-                &format!("processor-extra-{nudge}"),
-            ));
-            async {}
-        },
         commands_progress,
     )
     .await;
@@ -335,40 +325,44 @@ async fn transfers_end_completed_or_failed_and_conserve_money_under_kills() {
     };
     let mut kills = 0;
     for round in 1..=ROUNDS {
-        // Both victims must be at work before either dies: once the processor victim is
-        // dead, its commands partitions (and so the saga victim's next events) wait for the
-        // group to hand them over, which Tansu may not do until the next join.
-        wait_until_counted(&processor_victim, DECIDED, WORKING).await;
-        wait_until_counted(&saga_victim, SAGA_SENT, WORKING).await;
+        // Each group's leader dies in the first round; then any member may.
+        let mut victim = || {
+            if round == 1 {
+                0
+            } else {
+                rng.below(MEMBERS as u64) as usize
+            }
+        };
+        let (processor, saga) = (victim(), victim());
+        // Both victims are at work before either dies, so that both kills land mid-work:
+        // after the processor's death its partitions, and so the events the saga runners
+        // wait for, pause until the rebalance has waited out the dead member's session.
+        wait_until_counted(&processors[processor], DECIDED, WORKING).await;
+        wait_until_counted(&sagas[saga], SAGA_SENT, WORKING).await;
         tokio::time::sleep(Duration::from_millis(500 + rng.below(1_500))).await;
-        processor_victim.kill();
+        processors[processor].kill();
+        processors[processor] = start(
+            &pipeline,
+            "processor",
+            &format!("processor-{processor}-r{round}"),
+        );
         tokio::time::sleep(Duration::from_millis(500 + rng.below(1_500))).await;
-        saga_victim.kill();
+        sagas[saga].kill();
+        sagas[saga] = start(&pipeline, "saga", &format!("saga-{saga}-r{round}"));
         kills += 2;
-        tokio::time::sleep(SESSION_EXPIRY).await;
-        processor_victim = start(&pipeline, "processor", &format!("processor-victim-{round}"));
-        saga_victim = start(&pipeline, "saga", &format!("saga-victim-{round}"));
         eprintln!(
-            "round {round} of kills done after {:?}: {} transfers requested",
+            "round {round} of kills (processor {processor}, saga runner {saga}) done after \
+             {:?}: {} transfers requested",
             started.elapsed(),
             replies.answered(requests.iter().map(|(c, _)| &c.command_id))
         );
     }
     sending.await.unwrap();
     let request_ids: Vec<String> = requests.iter().map(|(c, _)| c.command_id.clone()).collect();
-    nudges += wait_nudging(
+    wait_for_progress(
         "transfer requests answered",
         WAIT,
-        STALL,
         || async { (replies.answered(&request_ids), request_ids.len()) },
-        |nudge| {
-            extras.push(start(
-                &pipeline,
-                "processor",
-                &format!("processor-extra-r{nudge}"),
-            ));
-            async {}
-        },
         commands_progress,
     )
     .await;
@@ -397,28 +391,13 @@ async fn transfers_end_completed_or_failed_and_conserve_money_under_kills() {
             .sum();
         (ended as usize, TRANSFERS)
     };
-    nudges += wait_nudging(
-        "transfers ended",
-        WAIT,
-        STALL,
-        ended,
-        |nudge| {
-            extras.push(start(
-                &pipeline,
-                "processor",
-                &format!("processor-extra-t{nudge}"),
-            ));
-            extras.push(start(&pipeline, "saga", &format!("saga-extra-t{nudge}")));
-            async {}
-        },
-        || {
-            let mut report = commands_progress();
-            for aggregate in ["account", "transfer"] {
-                report += &group_progress(&pipeline, &sagas, &pipeline.topology.events(aggregate));
-            }
-            report
-        },
-    )
+    wait_for_progress("transfers ended", WAIT, ended, || {
+        let mut report = commands_progress();
+        for aggregate in ["account", "transfer"] {
+            report += &group_progress(&pipeline, &saga_group, &pipeline.topology.events(aggregate));
+        }
+        report
+    })
     .await;
     eprintln!("every transfer ended after {:?}", started.elapsed());
     wait_until_quiet(&pipeline, Duration::from_secs(60)).await;
@@ -533,19 +512,12 @@ async fn transfers_end_completed_or_failed_and_conserve_money_under_kills() {
 
     eprintln!(
         "{TRANSFERS} transfers: {tally:?}; {} void account and {} void transfer records; \
-         {kills} kills, {nudges} nudges; done after {:?}",
+         {kills} kills; done after {:?}",
         accounts_log.void.len(),
         transfers_log.void.len(),
         started.elapsed()
     );
-    let processes = [
-        processor_leader,
-        processor_victim,
-        saga_leader,
-        saga_victim,
-        projector,
-    ];
-    for mut process in processes.into_iter().chain(extras) {
+    for mut process in processors.into_iter().chain(sagas).chain([projector]) {
         process.kill();
     }
     pipeline.drop_schema(&pool).await;

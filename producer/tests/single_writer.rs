@@ -1,6 +1,6 @@
 //! The single-writer rule holds while processors are killed, restarted and frozen: with three
-//! `producer processor` processes sharing the commands topic, one of them SIGKILLed and
-//! restarted again and again and one frozen (SIGSTOP) past its session timeout while others
+//! `producer processor` processes sharing the commands topic, SIGKILLed one at a time and
+//! replaced again and again, and one frozen (SIGSTOP) past its session timeout while others
 //! take its partitions, then woken (SIGCONT) to carry on as a zombie, the events topic ends
 //! up exactly as a single writer per aggregate would have written it:
 //!
@@ -19,22 +19,23 @@
 //! again); every answer of a command must be the same, refusals included, since a refusal is
 //! recorded in the log like an acceptance.
 //!
-//! Kills land at random moments once the victim has decided commands; every process has a
-//! 6 s session timeout. Three concessions to Tansu 0.6.0, the broker the suite runs on, whose
-//! group coordinator is weaker than Kafka's (see the projector's `rebalance.rs`), none of which
-//! a Kafka broker needs:
-//! - an expired group leader leaves its group without one, so the first member is never
-//!   killed or frozen;
-//! - a replacement starts only once the killed member's session has surely expired, because
-//!   Tansu leaves the partitions of a member that expires after the last join to no one; the
-//!   same join is what hands the frozen processor's partitions to the others;
-//! - when nothing is answered for a while, the test starts one more processor (a "nudge"): a
-//!   join forces a fresh assignment. Nudges are counted and printed.
+//! Kills land at random moments once the victim has decided commands, and the victim's
+//! replacement starts right away: every process has a 6 s session timeout, so the rebalance
+//! the replacement's join starts waits at most that long for the dead member and then assigns
+//! every partition. The first kill is of the group's first member, which formed the group and
+//! leads it; the later victims and the processor that is frozen are drawn with the test's
+//! seeded generator (the frozen one is never killed). The freeze lands while the group is
+//! stable, the moment the broker has taken a chunk of commands, so that the sleeper is most
+//! likely frozen mid-round, with commands decided but not yet written or answered; one kill
+//! lands during the freeze. The sleeper is woken only once the group, stable again, no longer
+//! counts it as a member — its session expired and its partitions went to the others — and
+//! the others have worked on its partitions for a few seconds: what it then writes loses its
+//! version to theirs (void records, counted and printed).
 //!
 //! Size: 20,000 commands on 500 accounts, as the brief asks, sent at 200 a second (a chunk of
 //! 200 every second) so that commands keep arriving for the whole run and every kill and the
 //! freeze land mid-stream; the processors, which serve the commands waiting on a partition
-//! in rounds, keep up with that rate on this 2-core machine with Tansu.
+//! in rounds, keep up with that rate on this 2-core machine.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -47,9 +48,9 @@ use tributary_schemas::bank::account::{AccountCommand, Deposit, OpenAccount, Wit
 use tributary_schemas::protocol::{CommandOutcome, CommandRefused, CommandReply};
 use tributary_tests::bank_events::{Rng, read_accounts, read_ledger};
 use tributary_tests::command_side::{
-    CommandSender, ReplyCollector, SESSION_EXPIRY, SHORT_SESSION, SentCommand, fold_accounts,
-    group_progress, projector_binary, read_events, start_producer, wait_nudging,
-    wait_until_counted,
+    CommandSender, ReplyCollector, SHORT_SESSION, SentCommand, fold_accounts, group_progress,
+    projector_binary, read_events, start_producer, wait_for_progress, wait_until_counted,
+    wait_until_expelled,
 };
 use tributary_tests::failures::start_projector;
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
@@ -64,7 +65,9 @@ const GHOSTS: u64 = 10;
 const COMMANDS: usize = 20_000;
 const CHUNK: usize = 200;
 const CHUNK_EVERY: Duration = Duration::from_millis(1_000);
-/// Kills of the victim before the freeze and after it (one more happens during it).
+/// Processors in the group.
+const PROCESSORS: usize = 3;
+/// Kills before the freeze and after it (one more happens during it).
 const KILLS_BEFORE: usize = 2;
 const KILLS_AFTER: usize = 1;
 const DECIDED: &str = "tributary_processor_commands_total";
@@ -116,20 +119,45 @@ async fn wait_until_working(process: &ServiceProcess) {
     wait_until_counted(process, DECIDED, Duration::from_secs(90)).await;
 }
 
-/// SIGKILLs `victim` at a random moment after it started deciding commands, and starts its
-/// replacement once the group has noticed the death.
+/// A processor of the group, under the instance name that is also its Kafka client ID.
+struct Member {
+    name: String,
+    process: ServiceProcess,
+}
+
+impl Member {
+    fn start(pipeline: &TestPipeline, name: String) -> Self {
+        let process = processor(pipeline, &name);
+        Self { name, process }
+    }
+}
+
+/// A random slot of `0..PROCESSORS` other than `spared`.
+fn draw(rng: &mut Rng, spared: Option<usize>) -> usize {
+    loop {
+        let slot = rng.below(PROCESSORS as u64) as usize;
+        if Some(slot) != spared {
+            return slot;
+        }
+    }
+}
+
+/// SIGKILLs the member in `slot` at a random moment after it started deciding commands, and
+/// starts its replacement in that slot right away.
 async fn kill_and_replace(
     pipeline: &TestPipeline,
-    victim: &mut ServiceProcess,
+    members: &mut [Member],
+    slot: usize,
     kills: &mut usize,
     rng: &mut Rng,
 ) {
-    wait_until_working(victim).await;
+    let victim = &mut members[slot];
+    wait_until_working(&victim.process).await;
     tokio::time::sleep(Duration::from_millis(500 + rng.below(1_500))).await;
-    victim.kill();
+    victim.process.kill();
     *kills += 1;
-    tokio::time::sleep(SESSION_EXPIRY).await;
-    *victim = processor(pipeline, &format!("victim-{kills}"));
+    eprintln!("killed {} (slot {slot})", victim.name);
+    *victim = Member::start(pipeline, format!("p{slot}-{kills}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,30 +173,35 @@ async fn single_writer_holds_under_kills_and_a_paused_processor() {
 
     let mut projector = start_projector(&pipeline, &projector_path, &[]);
     projector.wait_ready(Duration::from_secs(60)).await;
-    // The first member forms the group and leads it; on Tansu an expired leader leaves the
-    // group without one, so the leader is never the one frozen.
-    let mut leader = processor(&pipeline, "leader");
-    leader.wait_ready(Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut victim = processor(&pipeline, "victim-0");
-    let mut sleeper = processor(&pipeline, "sleeper");
-    victim.wait_ready(Duration::from_secs(60)).await;
-    sleeper.wait_ready(Duration::from_secs(60)).await;
+    // The first member forms the group (it is ready once it has its first assignment) and
+    // leads it.
+    let mut members = vec![Member::start(&pipeline, "p0".to_owned())];
+    members[0].process.wait_ready(Duration::from_secs(60)).await;
+    for slot in 1..PROCESSORS {
+        members.push(Member::start(&pipeline, format!("p{slot}")));
+    }
+    for member in &mut members {
+        member.process.wait_ready(Duration::from_secs(60)).await;
+    }
     eprintln!("processors up after {:?}", started.elapsed());
 
+    // How many chunks the broker has taken so far.
+    let (chunk_sent, mut chunks_sent) = tokio::sync::watch::channel(0_usize);
     let sending = {
         let topology = pipeline.topology.clone();
         let reply_to = reply_to.clone();
         let commands = commands.clone();
         tokio::spawn(async move {
             let sender = CommandSender::new(&topology, Some(&reply_to));
-            for chunk in commands.chunks(CHUNK) {
+            for (index, chunk) in commands.chunks(CHUNK).enumerate() {
                 sender.send(chunk).await;
+                chunk_sent.send_replace(index + 1);
                 tokio::time::sleep(CHUNK_EVERY).await;
             }
         })
     };
 
+    let group = format!("{}.processor", pipeline.prefix);
     let mut rng = Rng::new(99);
     let mut kills = 0;
     let progress = |what: &str, kills: usize| {
@@ -178,39 +211,46 @@ async fn single_writer_holds_under_kills_and_a_paused_processor() {
             replies.answered(&sent_ids)
         );
     };
-    for _ in 0..KILLS_BEFORE {
-        kill_and_replace(&pipeline, &mut victim, &mut kills, &mut rng).await;
+    let mut replaced = 0;
+    for round in 0..KILLS_BEFORE {
+        // The group's leader dies first; then any member may.
+        replaced = if round == 0 { 0 } else { draw(&mut rng, None) };
+        kill_and_replace(&pipeline, &mut members, replaced, &mut kills, &mut rng).await;
         progress("victim replaced", kills);
     }
-    // The freeze, past the session timeout. The replacement of the victim is the membership
-    // change after which the group hands the sleeper's partitions to the others; they work on
-    // them for a while before the sleeper wakes up still holding their commands, a zombie.
-    wait_until_working(&sleeper).await;
-    sleeper.signal("STOP");
-    progress("sleeper frozen", kills);
-    tokio::time::sleep(SESSION_EXPIRY).await;
-    kill_and_replace(&pipeline, &mut victim, &mut kills, &mut rng).await;
-    wait_until_working(&victim).await;
+    // The freeze, past the session timeout, with a kill during it. It lands once the last
+    // replacement is at work (so the rebalance its join started is over and every member
+    // holds partitions again), the moment the broker has taken a chunk: the sleeper is then
+    // serving the chunk's commands (a round takes milliseconds, so a freeze at a random moment
+    // would most likely find it idle). Once the group is stable without the sleeper, the
+    // others own its partitions; they work on them for a while before the sleeper wakes up
+    // still holding their commands, a zombie.
+    wait_until_working(&members[replaced].process).await;
+    let sleeper = draw(&mut rng, None);
+    wait_until_working(&members[sleeper].process).await;
+    chunks_sent.borrow_and_update();
+    chunks_sent.changed().await.unwrap();
+    members[sleeper].process.signal("STOP");
+    progress(&format!("{} frozen", members[sleeper].name), kills);
+    let slot = draw(&mut rng, Some(sleeper));
+    kill_and_replace(&pipeline, &mut members, slot, &mut kills, &mut rng).await;
+    wait_until_expelled(&group, &members[sleeper].name, Duration::from_secs(60)).await;
+    progress("sleeper expelled from the group", kills);
+    wait_until_working(&members[slot].process).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    sleeper.signal("CONT");
+    members[sleeper].process.signal("CONT");
     progress("sleeper woken", kills);
     for _ in 0..KILLS_AFTER {
-        kill_and_replace(&pipeline, &mut victim, &mut kills, &mut rng).await;
+        let slot = draw(&mut rng, Some(sleeper));
+        kill_and_replace(&pipeline, &mut members, slot, &mut kills, &mut rng).await;
         progress("victim replaced", kills);
     }
     sending.await.unwrap();
     eprintln!("all sent after {:?}", started.elapsed());
-    let mut extras = Vec::new();
-    let group = format!("{}.processor", pipeline.prefix);
-    let nudges = wait_nudging(
+    wait_for_progress(
         "commands answered",
         Duration::from_secs(420),
-        Duration::from_secs(20),
         || async { (replies.answered(&sent_ids), sent_ids.len()) },
-        |nudge| {
-            extras.push(processor(&pipeline, &format!("extra-{nudge}")));
-            async {}
-        },
         || group_progress(&pipeline, &group, &pipeline.topology.commands()),
     )
     .await;
@@ -322,18 +362,15 @@ async fn single_writer_holds_under_kills_and_a_paused_processor() {
         .count();
     eprintln!(
         "{} commands: {accepted} accepted, {} refused, {answered_twice} answered more than \
-         once (identically); {} valid records, {} void (lost races); {kills} kills, \
-         {nudges} nudges; done after {:?}",
+         once (identically); {} valid records, {} void (lost races); {kills} kills; done \
+         after {:?}",
         COMMANDS,
         answered.len() - accepted,
         log.valid.len(),
         log.void.len(),
         started.elapsed()
     );
-    for mut process in [leader, victim, sleeper, projector]
-        .into_iter()
-        .chain(extras)
-    {
+    for mut process in members.into_iter().map(|m| m.process).chain([projector]) {
         process.kill();
     }
     pipeline.drop_schema(&pool).await;

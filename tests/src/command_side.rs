@@ -47,21 +47,14 @@ pub fn projector_binary(producer_binary: &str) -> String {
 }
 
 /// Settings every process of a failure test gets, so that a killed or frozen member leaves its
-/// consumer group within seconds (librdkafka's default session lasts 45 s).
+/// consumer group within seconds (librdkafka's default session lasts 45 s). A replacement can
+/// start right after a kill: the rebalance its join starts waits for the dead member only
+/// until that member's session ends, then assigns every partition. A frozen member is removed
+/// when its session ends, and the group rebalances without it.
 pub const SHORT_SESSION: [(&str, &str); 2] = [
     ("KAFKA_SESSION_TIMEOUT_MS", "6000"),
     ("KAFKA_HEARTBEAT_INTERVAL_MS", "1000"),
 ];
-
-/// Longer than a dead member of a group with [`SHORT_SESSION`] stays in it: the session, the
-/// heartbeat that notices its end, and a margin for a loaded machine.
-///
-/// Tests start a replacement only after this. Tansu 0.6.0 keeps the previous assignment when
-/// a session expires, so a member that dies *after* the last membership change leaves its
-/// partitions to no one (see the projector's `rebalance.rs`); a member that joins once the dead
-/// one has gone forces a fresh assignment of every partition. A real Kafka broker needs no
-/// such wait; it only costs the test time.
-pub const SESSION_EXPIRY: Duration = Duration::from_secs(9);
 
 /// Starts `producer <role>` (`processor`, `saga`, `gateway`, `all`) of `pipeline` as
 /// `instance`, with `extra` environment variables on top of the pipeline's.
@@ -134,46 +127,64 @@ pub fn group_progress(pipeline: &TestPipeline, group: &str, topic: &str) -> Stri
 }
 
 /// Waits until `progress` (done, total) reports everything done, failing after `timeout`
-/// with `what` and `explain()`. Whenever nothing got done for `stall`, calls `nudge` — the test
-/// starts one more member of the stalled consumer group: Tansu 0.6.0 can leave partitions
-/// assigned to no one after a member's session ended (see [`SESSION_EXPIRY`]), and a member
-/// joining forces a fresh assignment. Returns how many nudges it took.
-pub async fn wait_nudging<P, PF, N, NF>(
+/// with `what`, how far it got and when it last moved, and `explain()` (e.g. the consumer
+/// group's committed offsets from [`group_progress`]).
+pub async fn wait_for_progress<P, PF>(
     what: &str,
     timeout: Duration,
-    stall: Duration,
     mut progress: P,
-    mut nudge: N,
     explain: impl Fn() -> String,
-) -> usize
-where
+) where
     P: FnMut() -> PF,
     PF: Future<Output = (usize, usize)>,
-    N: FnMut(usize) -> NF,
-    NF: Future<Output = ()>,
 {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut nudges = 0;
-    let mut last = (0, tokio::time::Instant::now());
+    let started = tokio::time::Instant::now();
+    let mut last = (0, started);
     loop {
         let (done, total) = progress().await;
         if done >= total {
-            return nudges;
+            return;
         }
         let now = tokio::time::Instant::now();
-        assert!(
-            now < deadline,
-            "{what}: only {done} of {total} within {timeout:?} ({nudges} nudges)\n{}",
-            explain()
-        );
         if done != last.0 {
             last = (done, now);
-        } else if now - last.1 >= stall {
-            nudges += 1;
-            eprintln!("{what}: {done} of {total}, nothing for {stall:?}: nudge {nudges}");
-            nudge(nudges).await;
-            last = (done, tokio::time::Instant::now());
         }
+        assert!(
+            now - started < timeout,
+            "{what}: only {done} of {total} within {timeout:?} (the last of them after {:?})\n{}",
+            last.1 - started,
+            explain()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until consumer group `group` is stable without a member whose client ID is
+/// `client_id` (the instance name [`start_producer`] gives a process's Kafka clients): the
+/// coordinator has removed it — a frozen member, once its session expired — and the
+/// rebalance that followed has handed its partitions to the remaining members. Fails after
+/// `timeout` with the group's last described state.
+pub async fn wait_until_expelled(group: &str, client_id: &str, timeout: Duration) {
+    let probe = consumer(&unique_name("describe"), &[]);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let described = match probe.fetch_group_list(Some(group), BROKER_TIMEOUT) {
+            Ok(list) => match list.groups().iter().find(|info| info.name() == group) {
+                Some(info) => {
+                    let members: Vec<&str> = info.members().iter().map(|m| m.client_id()).collect();
+                    if info.state() == "Stable" && !members.contains(&client_id) {
+                        return;
+                    }
+                    format!("{} with members {members:?}", info.state())
+                }
+                None => "not described".to_owned(),
+            },
+            Err(error) => format!("cannot be described: {error}"),
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{client_id} was not expelled from group {group} within {timeout:?}; last seen: {described}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

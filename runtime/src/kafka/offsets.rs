@@ -3,9 +3,9 @@
 //! The processor and the tests need the true end of a partition ("has the projector caught
 //! up?", "how many records are there?"). The high watermark from a ListOffsets request is that
 //! number on Apache Kafka (some Kafka-protocol stand-ins report a wrong one for batched
-//! produce: Tansu's in-memory storage reports the end of the first batch). The broker
-//! conformance test `end_offset_equals_records_written_in_batches` proves the method on the
-//! broker the suite runs against.
+//! produce, e.g. the end of the first batch). The broker conformance test
+//! `end_offset_equals_records_written_in_batches` proves the method on the broker the suite
+//! runs against.
 
 use std::time::Duration;
 
