@@ -12,8 +12,10 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
+use tributary_runtime::kafka::admin;
 use tributary_runtime::kafka::offsets::end_offsets;
 use tributary_runtime::partition_for_key;
+use tributary_runtime::topology::TopicSpec;
 use tributary_tests::*;
 
 const PARTITIONS: i32 = 8;
@@ -256,4 +258,29 @@ async fn record_headers_round_trip_byte_for_byte() {
     let expected: Vec<(String, Option<Vec<u8>>)> =
         sent.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     assert_eq!(received.unwrap(), expected);
+}
+
+/// A service asks where a partition ends as soon as it starts, which can be the moment after
+/// `tributary-admin ensure` created its topic, while the partition's leader is still being
+/// elected: the answer must be the end (0), not a start-up failure.
+#[tokio::test]
+async fn a_just_created_partition_has_an_end_offset() {
+    let config = kafka().admin().unwrap();
+    let specs: Vec<TopicSpec> = (0..10)
+        .map(|_| TopicSpec {
+            name: unique_name("fresh"),
+            partitions: PARTITIONS,
+            configs: Vec::new(),
+            co_partitioned: false,
+        })
+        .collect();
+    admin::create_missing_topics(&config, &specs, 1, BROKER_TIMEOUT)
+        .await
+        .unwrap();
+    let probe = consumer(&unique_name("probe"), &[]);
+    for spec in &specs {
+        let ends = end_offsets(&probe, &spec.name, 0..PARTITIONS, Duration::from_secs(10))
+            .unwrap_or_else(|error| panic!("end offsets of the new topic {}: {error}", spec.name));
+        assert_eq!(ends, vec![0; PARTITIONS as usize], "{}", spec.name);
+    }
 }

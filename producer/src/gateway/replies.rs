@@ -29,6 +29,7 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_runtime::Shutdown;
 use tributary_runtime::kafka::KafkaSettings;
+use tributary_runtime::kafka::offsets::high_watermark;
 use tributary_schemas::Codec;
 use tributary_schemas::headers::REPLY_TO;
 use tributary_schemas::protocol::CommandReply;
@@ -167,7 +168,7 @@ fn assign_at_end(
     replies: &RepliesPartition,
     timeout: Duration,
 ) -> Result<i64, rdkafka::error::KafkaError> {
-    let (_, end) = consumer.fetch_watermarks(&replies.topic, replies.partition, timeout)?;
+    let end = high_watermark(consumer, &replies.topic, replies.partition, timeout)?;
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(&replies.topic, replies.partition, Offset::Offset(end))?;
     consumer.assign(&assignment)?;

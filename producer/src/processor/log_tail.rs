@@ -15,6 +15,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_projector::record::SourceRecord;
 use tributary_runtime::kafka::KafkaSettings;
+use tributary_runtime::kafka::offsets::high_watermark;
 use tributary_schemas::Codec;
 
 use super::book::{Book, Folded};
@@ -95,8 +96,8 @@ impl LogTail {
             let consumer = Arc::clone(&self.consumer);
             let partition = self.partition;
             let name = topic.clone();
-            let (_, high) = tokio::task::spawn_blocking(move || {
-                consumer.fetch_watermarks(&name, partition, Duration::from_secs(30))
+            let high = tokio::task::spawn_blocking(move || {
+                high_watermark(consumer.as_ref(), &name, partition, Duration::from_secs(30))
             })
             .await
             .map_err(|_| KafkaError::Canceled)??;

@@ -7,24 +7,79 @@
 //! `end_offset_equals_records_written_in_batches` proves the method on the broker the suite
 //! runs against.
 
-use std::time::Duration;
+//!
+//! A partition whose leader is being elected has no end to report for a moment: right after
+//! its topic was created, or while the broker that led it restarts. The broker answers that
+//! with a retriable error, so [`high_watermark`] asks again until its time-out instead of
+//! failing a service's start-up over it.
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+
+/// How long to wait before asking again while a partition's leader is being elected.
+const RETRY_EVERY: Duration = Duration::from_millis(100);
+
+/// The end offset (high watermark) of `topic`/`partition`, asking again while the partition
+/// has no leader (see the module docs), for at most `timeout` in all.
+pub fn high_watermark<X: ConsumerContext>(
+    consumer: &impl Consumer<X>,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<i64, KafkaError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_watermarks(topic, partition, left) {
+            Ok((_, high)) => return Ok(high),
+            Err(error) if is_leader_election(&error) && left > RETRY_EVERY => {
+                std::thread::sleep(RETRY_EVERY);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
 
 /// The end offset (high watermark) of each of `partitions` of `topic`, in order.
-pub fn end_offsets(
-    consumer: &BaseConsumer,
+pub fn end_offsets<X: ConsumerContext>(
+    consumer: &impl Consumer<X>,
     topic: &str,
     partitions: impl IntoIterator<Item = i32>,
     timeout: Duration,
 ) -> Result<Vec<i64>, KafkaError> {
     partitions
         .into_iter()
-        .map(|partition| {
-            consumer
-                .fetch_watermarks(topic, partition, timeout)
-                .map(|(_, high)| high)
-        })
+        .map(|partition| high_watermark(consumer, topic, partition, timeout))
         .collect()
+}
+
+/// Whether `error` says the partition's leadership is changing (or not yet known), which
+/// resolves by itself within seconds.
+fn is_leader_election(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::FencedLeaderEpoch
+                | RDKafkaErrorCode::UnknownLeaderEpoch
+                | RDKafkaErrorCode::OffsetNotAvailable
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leader_election_is_waited_out_a_missing_topic_is_not() {
+        let electing = KafkaError::MetadataFetch(RDKafkaErrorCode::NotLeaderForPartition);
+        assert!(is_leader_election(&electing));
+        let missing = KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition);
+        assert!(!is_leader_election(&missing));
+    }
 }
