@@ -298,3 +298,42 @@ async fn a_zombie_that_loses_the_race_for_a_version_decides_again_on_the_log() {
     );
     assert_eq!(records.len(), 5, "one void record from each lost race");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_on_another_partition_than_its_key_places_it_is_refused_and_writes_nothing() {
+    let pipeline = TestPipeline::create("misplaced", PARTITIONS).await;
+    let shared = shared(&pipeline).await;
+    let account = "acc-misplaced";
+    let placed = partition_for_key(account.as_bytes(), PARTITIONS);
+    let wrong = (placed + 1) % PARTITIONS;
+    // A direct producer on another partitioner (librdkafka's default is consistent_random,
+    // CRC32) put the command on `wrong`: serving it there would make a second writer of the
+    // aggregate, beside the owner of `placed`.
+    let mut processor = PartitionProcessor::start(Arc::clone(&shared), wrong)
+        .await
+        .unwrap();
+    let open = OpenAccount {
+        owner_id: "ann".into(),
+        currency: "EUR".into(),
+    };
+    let handled = handle(&mut processor, &command_record(account, "c-open", open)).await;
+    assert_eq!(handled.reply.outcome, CommandOutcome::Rejected);
+    assert_eq!(handled.reply.event, None);
+    let reason = handled.reply.reason.unwrap_or_default();
+    for part in [
+        format!("commands partition {wrong}"),
+        format!("partition {placed}"),
+        "murmur2".to_owned(),
+    ] {
+        assert!(
+            reason.contains(&part),
+            "{part:?} not in the reason {reason:?}"
+        );
+    }
+    // The processor writes before it answers: anything written would be below the ends.
+    let ends = pipeline.end_offsets(&pipeline.topology.events("account"));
+    assert!(
+        ends.values().all(|end| *end == 0),
+        "a misplaced command wrote to the events topic: {ends:?}"
+    );
+}

@@ -184,6 +184,11 @@ impl PartitionProcessor {
             let Some(envelope) = self.envelope(record) else {
                 continue;
             };
+            if let Some(reason) = self.misplaced(&envelope, record.offset) {
+                let handled = refused(&envelope, reason, 0);
+                answered.push((envelope, handled));
+                continue;
+            }
             match self.topics.get(&envelope.aggregate_type).cloned() {
                 Some(topic) => pending.push_back(Pending {
                     envelope,
@@ -235,6 +240,34 @@ impl PartitionProcessor {
                 None
             }
         }
+    }
+
+    /// Why `envelope` must not be served here, if its aggregate's key places it on another
+    /// partition than this one: the owner of that partition is the aggregate's single writer,
+    /// and serving it here too would make two. Such a command came from a producer on another
+    /// partitioner than the pipeline's (murmur2, as the Java client's default).
+    fn misplaced(&self, envelope: &CommandEnvelope, offset: i64) -> Option<String> {
+        let placed = partition_for_key(
+            envelope.aggregate_id.as_bytes(),
+            self.shared.topology.partitions(),
+        );
+        if placed == self.partition {
+            return None;
+        }
+        tracing::warn!(
+            partition = self.partition,
+            offset,
+            aggregate = envelope.aggregate_id,
+            placed,
+            "command on the wrong partition refused"
+        );
+        Some(format!(
+            "the command for {:?} was written to commands partition {} but its key places it on \
+             partition {placed}: produce commands with the murmur2 partitioner \
+             (librdkafka: partitioner=murmur2_random) keyed by the aggregate ID, or send them \
+             through the gateway",
+            envelope.aggregate_id, self.partition
+        ))
     }
 
     /// Decides every command of `round` (one per aggregate), writes the records they cause,
