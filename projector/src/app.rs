@@ -117,7 +117,7 @@ pub async fn run_projection(
         shutdown.clone(),
         config.shutdown_grace(),
     );
-    let mut consumer_config = kafka.consumer(&config.group_id())?;
+    let mut consumer_config = kafka.positioned_consumer(&config.group_id())?;
     consumer_config
         .set("statistics.interval.ms", "5000")
         .set("client.id", format!("tributary-projector-{instance_id}"));
@@ -148,10 +148,11 @@ pub async fn run_projection(
     listener_task.abort();
     let _ = server.await;
     match joined {
-        Ok(Ok(Ok(()))) => {
+        Ok(Ok(Ok(Ok(())))) => {
             tracing::info!("projector stopped");
             Ok(())
         }
+        Ok(Ok(Ok(Err(unsafe_to_continue)))) => Err(unsafe_to_continue),
         Ok(_) => bail!("the consumer thread failed while stopping"),
         Err(_) => bail!("the consumer did not stop within {grace:?}"),
     }

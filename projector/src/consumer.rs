@@ -29,6 +29,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tributary_runtime::Shutdown;
 
+use crate::continuity;
+
 use crate::projection::SourceTopic;
 use crate::record::SourceRecord;
 use crate::store;
@@ -78,6 +80,9 @@ struct WorkerHandle {
     records: mpsc::Sender<SourceRecord>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// The offset of the next record the partition hands this worker: where the log must
+    /// continue.
+    next_offset: i64,
     /// Records that did not fit in the worker's queue, in order; the partition is paused
     /// while any are held.
     held: VecDeque<SourceRecord>,
@@ -87,6 +92,8 @@ struct WorkerHandle {
 pub struct ProjectorContext {
     runtime: Handle,
     shared: Arc<Shared>,
+    /// Why the projector must stop, once something made carrying on unsafe.
+    fatal: Mutex<Option<String>>,
     topics: HashMap<String, Arc<dyn SourceTopic>>,
     workers: Mutex<HashMap<(String, i32), WorkerHandle>>,
     shutdown: Shutdown,
@@ -107,6 +114,7 @@ impl ProjectorContext {
         Self {
             runtime,
             shared,
+            fatal: Mutex::new(None),
             topics: topics
                 .iter()
                 .map(|t| (t.topic().to_owned(), Arc::clone(t)))
@@ -171,11 +179,24 @@ impl ProjectorContext {
                     records,
                     stop,
                     task,
+                    next_offset: claim.next_offset,
                     held: VecDeque::new(),
                 },
             );
         }
         start
+    }
+
+    /// Stops the projector because carrying on would apply the log wrongly: logs `reason`,
+    /// reports it on `/readyz`, and keeps it as the process's exit error.
+    fn stop_unsafe(&self, reason: String) {
+        tracing::error!(reason, "stopping: the log cannot be applied safely");
+        self.shared.readiness.not_ready("log", reason.clone());
+        self.fatal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert(reason);
+        self.shutdown.trigger();
     }
 
     /// Claims a partition and loads its parked aggregates, retrying while PostgreSQL is
@@ -369,8 +390,9 @@ impl ConsumerThread {
     }
 
     /// Runs until shutdown is requested, then stops the workers, commits their last offsets
-    /// to the group and leaves it.
-    pub fn run(self) {
+    /// to the group and leaves it. Fails with the reason when the projector stopped because
+    /// the log cannot be applied safely (see [`crate::continuity`]).
+    pub fn run(self) -> anyhow::Result<()> {
         let shutdown = self.consumer.context().shutdown.clone();
         while !shutdown.is_requested() {
             self.serve_commands();
@@ -378,6 +400,9 @@ impl ConsumerThread {
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {}
                 Some(Ok(message)) => self.route(SourceRecord::from_message(&message)),
+                Some(Err(
+                    error @ KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset),
+                )) => self.stop_contradicted(&error),
                 Some(Err(error)) => {
                     self.consumer.context().shared.metrics.transient_failure(
                         "poll",
@@ -392,6 +417,28 @@ impl ConsumerThread {
         self.serve_commands_sync();
         self.consumer.unsubscribe();
         tracing::info!("left the consumer group");
+        let fatal = self.consumer.context().fatal.lock().map(|f| f.clone());
+        match fatal.unwrap_or_else(|poisoned| poisoned.into_inner().clone()) {
+            Some(reason) => Err(anyhow::anyhow!(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the projector because the broker no longer holds an offset it fetches: finds
+    /// which partition's log contradicts where its worker continues, to name it and the
+    /// offsets (the fetch error names neither).
+    fn stop_contradicted(&self, error: &KafkaError) {
+        let context = self.consumer.context();
+        let positions: Vec<(String, i32, i64)> = context
+            .workers()
+            .iter()
+            .map(|((topic, partition), worker)| (topic.clone(), *partition, worker.next_offset))
+            .collect();
+        context.stop_unsafe(continuity::stop_reason(
+            &self.consumer,
+            &positions,
+            &error.to_string(),
+        ));
     }
 
     fn route(&self, record: SourceRecord) {
@@ -407,6 +454,7 @@ impl ConsumerThread {
             );
             return;
         };
+        worker.next_offset = record.offset + 1;
         if !worker.held.is_empty() {
             worker.held.push_back(record);
             return;

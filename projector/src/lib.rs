@@ -26,6 +26,7 @@ pub mod apply;
 pub mod bank;
 pub mod config;
 pub mod consumer;
+pub mod continuity;
 pub mod database;
 pub mod dead_letters;
 pub mod markers;

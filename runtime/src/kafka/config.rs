@@ -67,6 +67,19 @@ const CONSUMER_PINNED: &[Pinned] = &[Pinned {
     why: "offsets are committed only after the work they cover is durable",
 }];
 
+const POSITIONED_CONSUMER_PINNED: &[Pinned] = &[
+    Pinned {
+        property: "enable.auto.commit",
+        value: "false",
+        why: "offsets are committed only after the work they cover is durable",
+    },
+    Pinned {
+        property: "auto.offset.reset",
+        value: "error",
+        why: "a stored offset the log no longer holds must stop the consumer, not skip records",
+    },
+];
+
 impl KafkaSettings {
     /// Settings from the process environment: every `KAFKA_*` variable, with
     /// `bootstrap.servers` defaulting to `default_bootstrap` when `KAFKA_BOOTSTRAP_SERVERS` is
@@ -126,12 +139,28 @@ impl KafkaSettings {
         self.consumer_with(group_id, &[("fetch.wait.max.ms", "5")])
     }
 
+    /// Configuration for a consumer that starts every partition at an offset it keeps itself
+    /// (the projector's offset store): a start offset the log does not hold is an error
+    /// (`auto.offset.reset=error`, pinned), never a silent jump to either end.
+    pub fn positioned_consumer(&self, group_id: &str) -> Result<ClientConfig, ConfigError> {
+        self.consumer_pinned(group_id, &[], POSITIONED_CONSUMER_PINNED)
+    }
+
     fn consumer_with(
         &self,
         group_id: &str,
         defaults: &[(&str, &str)],
     ) -> Result<ClientConfig, ConfigError> {
-        let mut config = self.base(CONSUMER_PINNED)?;
+        self.consumer_pinned(group_id, defaults, CONSUMER_PINNED)
+    }
+
+    fn consumer_pinned(
+        &self,
+        group_id: &str,
+        defaults: &[(&str, &str)],
+        pinned: &[Pinned],
+    ) -> Result<ClientConfig, ConfigError> {
+        let mut config = self.base(pinned)?;
         config
             .set("group.id", group_id)
             .set("auto.offset.reset", "earliest")
@@ -140,7 +169,7 @@ impl KafkaSettings {
             config.set(*key, *value);
         }
         self.apply_passthrough(&mut config);
-        pin(&mut config, CONSUMER_PINNED);
+        pin(&mut config, pinned);
         Ok(config)
     }
 
@@ -189,6 +218,22 @@ fn pin(config: &mut ClientConfig, pinned: &[Pinned]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_positioned_consumer_never_resets_its_offsets_by_itself() {
+        let settings = KafkaSettings::from_vars(vars(&[]), "x:1");
+        let config = settings.positioned_consumer("g").unwrap();
+        assert_eq!(config.get("auto.offset.reset"), Some("error"));
+        let latest =
+            KafkaSettings::from_vars(vars(&[("KAFKA_AUTO_OFFSET_RESET", "latest")]), "x:1");
+        let error = latest.positioned_consumer("g").unwrap_err().to_string();
+        assert!(error.contains("KAFKA_AUTO_OFFSET_RESET=latest"), "{error}");
+        assert_eq!(
+            latest.consumer("g").unwrap().get("auto.offset.reset"),
+            Some("latest"),
+            "other consumers may choose"
+        );
+    }
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -30,11 +30,22 @@ pub fn high_watermark<X: ConsumerContext>(
     partition: i32,
     timeout: Duration,
 ) -> Result<i64, KafkaError> {
+    watermarks(consumer, topic, partition, timeout).map(|(_, high)| high)
+}
+
+/// The first offset the log of `topic`/`partition` still holds and its end (low and high
+/// watermarks), asking again while the partition has no leader, for at most `timeout`.
+pub fn watermarks<X: ConsumerContext>(
+    consumer: &impl Consumer<X>,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<(i64, i64), KafkaError> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match consumer.fetch_watermarks(topic, partition, left) {
-            Ok((_, high)) => return Ok(high),
+            Ok(marks) => return Ok(marks),
             Err(error) if is_leader_election(&error) && left > RETRY_EVERY => {
                 std::thread::sleep(RETRY_EVERY);
             }
