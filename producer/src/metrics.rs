@@ -15,6 +15,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "tributary_processor_rebuilds_total",
     "tributary_processor_duplicate_commands_total",
     "tributary_saga_commands_sent_total",
+    "tributary_processor_commands_blocked_total",
 ];
 
 /// Metrics of the processor and the saga runner.
@@ -27,6 +28,7 @@ pub struct ProducerMetrics {
     rebuilds: IntCounterVec,
     duplicates: IntCounterVec,
     saga_commands: IntCounterVec,
+    blocked: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -86,6 +88,12 @@ impl ProducerMetrics {
                 "Commands the saga runner sent, by target aggregate.",
                 &["aggregate"],
             ),
+            blocked: counter(
+                &registry,
+                METRIC_NAMES[6],
+                "Commands refused because their aggregate is blocked by a record this build cannot read, by aggregate.",
+                &["aggregate"],
+            ),
             registry,
         }
     }
@@ -119,6 +127,11 @@ impl ProducerMetrics {
         }
     }
 
+    /// A command was refused because its aggregate is blocked.
+    pub fn command_blocked(&self, aggregate: &str) {
+        self.blocked.with_label_values(&[aggregate]).inc();
+    }
+
     /// A partition's state was rebuilt.
     pub fn rebuilt(&self, role: &str) {
         self.rebuilds.with_label_values(&[role]).inc();
@@ -142,6 +155,7 @@ mod tests {
         metrics.command_answered("account", true, true, 1, Duration::ZERO);
         metrics.rebuilt("processor");
         metrics.saga_command_sent("account");
+        metrics.command_blocked("account");
         assert_eq!(
             missing(metrics.registry(), METRIC_NAMES),
             Vec::<String>::new()

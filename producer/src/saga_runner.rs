@@ -74,9 +74,9 @@ impl SagaPartition {
             partition,
             keep_commands: 1,
         };
-        let (snapshot_book, snapshot_offset) = kind.load(source).await?;
-        let (book, start) = if snapshot_offset <= next_offset {
-            (snapshot_book, snapshot_offset)
+        let loaded = kind.load(source).await?;
+        let (book, start) = if loaded.snapshot_offset <= next_offset {
+            (loaded.book, loaded.replay_from)
         } else {
             (kind.empty(topic, 1), 0)
         };
@@ -192,7 +192,24 @@ impl SagaPartition {
     async fn handle(&mut self, record: &SourceRecord) -> anyhow::Result<()> {
         match self.book.fold(&self.shared.codec, record) {
             Folded::Valid => self.react(record).await,
-            Folded::Void => Ok(()),
+            Folded::Void | Folded::InSnapshot => Ok(()),
+            Folded::Blocked {
+                aggregate_id,
+                blocked,
+                newly,
+            } => {
+                if newly {
+                    tracing::warn!(
+                        topic = record.topic,
+                        partition = record.partition,
+                        offset = record.offset,
+                        aggregate = aggregate_id,
+                        reason = blocked.reason,
+                        "aggregate blocked by a record this build cannot read: no saga step taken for it until a build that reads it is deployed"
+                    );
+                }
+                Ok(())
+            }
             Folded::Unreadable(reason) => {
                 tracing::warn!(
                     topic = record.topic,

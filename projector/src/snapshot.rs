@@ -2,6 +2,11 @@
 //! batch before folding it, and the command side reads a whole partition's aggregates, with
 //! the offset they are committed through, to rebuild its state on assignment.
 //!
+//! A parked aggregate's stored state stops before the event it is parked behind, while the
+//! partition's offset moves on past the events dead-lettered behind it; the snapshot
+//! therefore names the parked aggregates with that event's offset, and a reader rebuilding
+//! from it re-reads their events from there instead of trusting the stale state.
+//!
 //! The table is the projector's, so reading it lives here too: one owner for its SQL and its
 //! JSON shapes.
 
@@ -40,6 +45,30 @@ pub struct PartitionSnapshot<A> {
     pub next_offset: i64,
     /// Every aggregate last written from the partition, by ID.
     pub aggregates: HashMap<String, StoredAggregate<A>>,
+    /// The parked aggregates of the partition: ID → offset of the event they are parked
+    /// behind. Their entry in `aggregates` (if any) is their state before that event, not at
+    /// `next_offset`.
+    pub parked: HashMap<String, i64>,
+}
+
+impl<A> PartitionSnapshot<A> {
+    /// A snapshot of a partition nothing has been projected from.
+    pub fn empty() -> Self {
+        Self {
+            next_offset: 0,
+            aggregates: HashMap::new(),
+            parked: HashMap::new(),
+        }
+    }
+
+    /// The first offset a reader must read from to complete the snapshot: `next_offset`, or
+    /// the earliest event a parked aggregate is parked behind.
+    pub fn replay_from(&self) -> i64 {
+        self.parked
+            .values()
+            .copied()
+            .fold(self.next_offset, i64::min)
+    }
 }
 
 const COLUMNS: &str =
@@ -66,7 +95,8 @@ pub async fn load_aggregates<A: Aggregate>(
 /// Loads every aggregate of `aggregate_type` last written from `partition` of `topic`,
 /// together with the offset `projection` has committed there, in one read-only
 /// REPEATABLE READ transaction, so the two agree exactly: replaying the partition from
-/// `next_offset` onto the aggregates yields the log's current state.
+/// `next_offset` onto the aggregates — and from each parked aggregate's first failure onto
+/// that one — yields the log's current state.
 pub async fn load_partition<A: Aggregate>(
     pool: &PgPool,
     projection: &str,
@@ -96,6 +126,8 @@ pub async fn load_partition<A: Aggregate>(
     .bind(partition)
     .fetch_all(&mut *transaction)
     .await?;
+    let parked =
+        crate::store::parked_in_partition(&mut *transaction, projection, topic, partition).await?;
     transaction.commit().await?;
     let aggregates = rows
         .iter()
@@ -104,6 +136,7 @@ pub async fn load_partition<A: Aggregate>(
     Ok(PartitionSnapshot {
         next_offset: next_offset.unwrap_or(0),
         aggregates,
+        parked,
     })
 }
 

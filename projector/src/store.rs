@@ -183,7 +183,7 @@ pub struct ParkedAggregate {
 
 /// The aggregates parked in one partition: aggregate ID → offset of the first failure.
 pub async fn parked_in_partition(
-    pool: &PgPool,
+    executor: impl sqlx::PgExecutor<'_>,
     projection: &str,
     topic: &str,
     partition: i32,
@@ -195,7 +195,7 @@ pub async fn parked_in_partition(
     .bind(projection)
     .bind(topic)
     .bind(partition)
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await?;
     rows.into_iter()
         .map(|row| Ok((row.try_get("aggregate_id")?, row.try_get("first_offset")?)))

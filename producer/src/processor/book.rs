@@ -7,6 +7,17 @@
 //! zombie and of whoever else wrote to the partition are folded alike, so the book is the
 //! log's truth up to the position it has read, and a decision made on it is only ever wrong
 //! because of records it has not read yet — which the read-back after each write catches.
+//!
+//! A record of an aggregate that this build cannot read still occupies its version (a newer
+//! schema, during a rolling upgrade or after a rollback): the aggregate is **blocked** from
+//! that record on. Nothing is decided on a blocked aggregate, since its state is unknown and
+//! its next version may already be taken; commands for it are refused, naming the record,
+//! until a build that reads the record is deployed. A record that names no aggregate (no
+//! key) blocks nothing; one whose version is not the next is void whatever its value.
+//!
+//! The snapshot's parked aggregates hold their state from before the event they are parked
+//! behind, so the book re-reads their events from that offset; records of other aggregates
+//! below the snapshot's offset are already in it.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -24,8 +35,31 @@ pub enum Folded {
     Valid,
     /// The record's version is not the next one: void, skipped.
     Void,
-    /// The record cannot be read (no key, bad headers, undecodable value): skipped, with why.
+    /// The record is below the snapshot's offset and its aggregate's state includes it.
+    InSnapshot,
+    /// The record names no aggregate (no UTF-8 key): skipped, with why.
     Unreadable(String),
+    /// The record's aggregate is blocked: by this record (`newly`), or by an earlier one.
+    Blocked {
+        /// The aggregate.
+        aggregate_id: String,
+        /// Why, naming the record that blocks it.
+        blocked: Blocked,
+        /// Whether this record is the one that blocked it.
+        newly: bool,
+    },
+}
+
+/// Why an aggregate is blocked: the first of its records this build cannot read, which may
+/// hold its next version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    /// Offset of the record.
+    pub offset: i64,
+    /// The version the record claims, when its headers could be read.
+    pub version: Option<u64>,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 /// What the domain decided about one command.
@@ -41,6 +75,8 @@ pub enum Decided {
     /// An event to write: accepted, or a refusal recorded as an event (the domain's own or
     /// `CommandRefused`), so the log decides a refusal as it decides an acceptance.
     Write(EventToWrite),
+    /// The aggregate is blocked: nothing can be decided; the refusal says why and what to do.
+    Blocked(String),
 }
 
 /// An event ready to be written.
@@ -87,12 +123,35 @@ pub struct AggregateBook<A: Aggregate> {
     topic: String,
     aggregates: HashMap<String, Entry<A>>,
     keep_commands: usize,
+    /// The snapshot's offset: records below it are in the snapshot, except those of
+    /// `parked` aggregates from their parking offset on.
+    snapshot_offset: i64,
+    /// Parked aggregates of the snapshot: ID → offset their events are re-read from.
+    parked: HashMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Default)]
 struct Entry<A> {
     versioned: Versioned<A>,
     recent: VecDeque<RecentCommand>,
+    blocked: Option<Blocked>,
+}
+
+impl<A> Entry<A> {
+    /// Blocks the aggregate at `record`, which cannot be read.
+    fn block(&mut self, id: &str, offset: i64, version: Option<u64>, reason: String) -> Folded {
+        let blocked = Blocked {
+            offset,
+            version,
+            reason,
+        };
+        self.blocked = Some(blocked.clone());
+        Folded::Blocked {
+            aggregate_id: id.to_owned(),
+            blocked,
+            newly: true,
+        }
+    }
 }
 
 impl<A: Aggregate> AggregateBook<A> {
@@ -106,6 +165,7 @@ impl<A: Aggregate> AggregateBook<A> {
                 let entry = Entry {
                     versioned: stored.versioned,
                     recent: stored.recent_commands.into(),
+                    blocked: None,
                 };
                 (id, entry)
             })
@@ -114,7 +174,18 @@ impl<A: Aggregate> AggregateBook<A> {
             topic: topic.to_owned(),
             aggregates,
             keep_commands,
+            snapshot_offset: snapshot.next_offset,
+            parked: snapshot.parked,
         }
+    }
+
+    /// Whether the record at `offset` of aggregate `id` is already in the snapshot.
+    fn in_snapshot(&self, id: &str, offset: i64) -> bool {
+        offset < self.snapshot_offset
+            && self
+                .parked
+                .get(id)
+                .is_none_or(|&parked_from| offset < parked_from)
     }
 
     /// The version of aggregate `id` (0 if it has no event).
@@ -130,18 +201,21 @@ impl<A: Aggregate> AggregateBook<A> {
         self.aggregates.get(id).map(|e| &e.versioned.state)
     }
 
-    fn read(
-        codec: &Codec,
-        record: &SourceRecord,
-    ) -> Result<(String, EventHeaders, A::Event), String> {
-        let id = record
-            .aggregate_id()
-            .ok_or("the record has no UTF-8 key")?
-            .to_owned();
-        let headers = EventHeaders::parse(record.header_pairs()).map_err(|e| e.to_string())?;
-        let value = record.value.as_deref().ok_or("the record has no value")?;
-        let event = A::Event::decode(codec, value).map_err(|e| e.to_string())?;
-        Ok((id, headers, event))
+    /// The refusal for a command on a blocked aggregate.
+    fn blocked_refusal(&self, id: &str, blocked: &Blocked) -> String {
+        let version = blocked.version.map_or_else(
+            || "an unknown version".to_owned(),
+            |v| format!("version {v}"),
+        );
+        format!(
+            "{} {id} is blocked: the record at offset {} of {} (which may hold {version}) cannot \
+             be read by this build ({}); no command is decided for it until a build that reads \
+             that record is deployed (docs/OPERATIONS.md, \"A blocked aggregate\")",
+            A::TYPE,
+            blocked.offset,
+            self.topic,
+            blocked.reason
+        )
     }
 }
 
@@ -155,19 +229,41 @@ impl<A: Aggregate> Book for AggregateBook<A> {
     }
 
     fn fold(&mut self, codec: &Codec, record: &SourceRecord) -> Folded {
-        let (id, headers, event) = match Self::read(codec, record) {
-            Ok(read) => read,
-            Err(reason) => return Folded::Unreadable(reason),
+        let Some(id) = record.aggregate_id() else {
+            return Folded::Unreadable("the record has no UTF-8 key".to_owned());
         };
+        if self.in_snapshot(id, record.offset) {
+            return Folded::InSnapshot;
+        }
         let keep = self.keep_commands;
-        let entry = self.aggregates.entry(id).or_default();
-        if headers.aggregate_version != entry.versioned.version + 1 {
+        let entry = self.aggregates.entry(id.to_owned()).or_default();
+        if let Some(blocked) = &entry.blocked {
+            return Folded::Blocked {
+                aggregate_id: id.to_owned(),
+                blocked: blocked.clone(),
+                newly: false,
+            };
+        }
+        let headers = match EventHeaders::parse(record.header_pairs()) {
+            Ok(headers) => headers,
+            Err(error) => return entry.block(id, record.offset, None, error.to_string()),
+        };
+        let version = headers.aggregate_version;
+        if version != entry.versioned.version + 1 {
             return Folded::Void;
         }
+        let decoded = match record.value.as_deref() {
+            Some(value) => A::Event::decode(codec, value).map_err(|e| e.to_string()),
+            None => Err("the record has no value".to_owned()),
+        };
+        let event = match decoded {
+            Ok(event) => event,
+            Err(reason) => return entry.block(id, record.offset, Some(version), reason),
+        };
         entry.versioned.apply(&event);
         entry.recent.push_back(RecentCommand {
             command_id: headers.command_id,
-            version: headers.aggregate_version,
+            version,
             offset: record.offset,
             event_type: headers.event_type,
             refusal: refusal_reason::<A>(&event),
@@ -190,6 +286,9 @@ impl<A: Aggregate> Book for AggregateBook<A> {
         }
         let command = A::Command::decode(codec, command)?;
         let entry = self.aggregates.get(id).cloned().unwrap_or_default();
+        if let Some(blocked) = &entry.blocked {
+            return Ok(Decided::Blocked(self.blocked_refusal(id, blocked)));
+        }
         let version = entry.versioned.version;
         let to_write = |event: A::Event, refusal: Option<String>| -> Result<Decided, DecodeError> {
             let value = event
@@ -265,11 +364,7 @@ mod tests {
     }
 
     fn book() -> AggregateBook<Account> {
-        let snapshot = PartitionSnapshot {
-            next_offset: 0,
-            aggregates: HashMap::new(),
-        };
-        AggregateBook::new("t.account.events", snapshot, 8)
+        AggregateBook::new("t.account.events", PartitionSnapshot::empty(), 8)
     }
 
     fn opened() -> AccountEvent {
@@ -379,6 +474,136 @@ mod tests {
         let repeat = book.previous("a", "c2").unwrap();
         assert_eq!(repeat.refusal.as_deref(), Some(reason));
         assert_eq!((repeat.version, repeat.offset), (2, 1));
+    }
+
+    /// `record` with its value replaced by bytes no schema of this build reads.
+    fn unreadable(mut record: SourceRecord) -> SourceRecord {
+        record.value = Some(vec![0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        record
+    }
+
+    fn deposit(amount: i64) -> AccountEvent {
+        Deposited {
+            amount,
+            reference: None,
+        }
+        .into()
+    }
+
+    #[test]
+    fn an_unreadable_record_at_the_next_version_blocks_its_aggregate_only() {
+        let mut book = book();
+        let codec = Codec::single_object();
+        book.fold(&codec, &record(0, "a", 1, "c1", opened()));
+        book.fold(&codec, &record(1, "b", 1, "c1", opened()));
+        let folded = book.fold(&codec, &unreadable(record(2, "a", 2, "new", deposit(1))));
+        let Folded::Blocked { blocked, newly, .. } = folded else {
+            panic!("expected a block, got {folded:?}")
+        };
+        assert!(newly);
+        assert_eq!((blocked.offset, blocked.version), (2, Some(2)));
+        // What follows is not folded onto a state that misses the unread record.
+        let later = book.fold(&codec, &record(3, "a", 3, "c3", deposit(5)));
+        assert!(
+            matches!(later, Folded::Blocked { newly: false, .. }),
+            "{later:?}"
+        );
+        assert_eq!(book.version("a"), 1);
+        let decided = book
+            .decide(
+                &codec,
+                "a",
+                "c4",
+                &command(Deposit {
+                    amount: 1,
+                    reference: None,
+                }),
+            )
+            .unwrap();
+        let Decided::Blocked(reason) = decided else {
+            panic!("expected a refusal for a blocked aggregate, got {decided:?}")
+        };
+        for needle in [
+            "account a is blocked",
+            "offset 2",
+            "version 2",
+            "A blocked aggregate",
+        ] {
+            assert!(reason.contains(needle), "{needle:?} missing from {reason}");
+        }
+        let other = book
+            .decide(
+                &codec,
+                "b",
+                "c4",
+                &command(Deposit {
+                    amount: 1,
+                    reference: None,
+                }),
+            )
+            .unwrap();
+        assert!(matches!(other, Decided::Write(_)), "{other:?}");
+    }
+
+    #[test]
+    fn an_unreadable_record_at_a_void_version_is_void() {
+        let mut book = book();
+        let codec = Codec::single_object();
+        book.fold(&codec, &record(0, "a", 1, "c1", opened()));
+        let stale = unreadable(record(1, "a", 1, "zombie", deposit(1)));
+        assert_eq!(book.fold(&codec, &stale), Folded::Void);
+        assert_eq!(
+            book.fold(&codec, &record(2, "a", 2, "c2", deposit(3))),
+            Folded::Valid
+        );
+    }
+
+    #[test]
+    fn a_keyed_record_without_headers_blocks_its_aggregate() {
+        let mut book = book();
+        let codec = Codec::single_object();
+        book.fold(&codec, &record(0, "a", 1, "c1", opened()));
+        let mut junk = unreadable(record(1, "a", 2, "x", deposit(1)));
+        junk.headers.clear();
+        let folded = book.fold(&codec, &junk);
+        assert!(
+            matches!(&folded, Folded::Blocked { blocked, .. } if blocked.version.is_none()),
+            "{folded:?}"
+        );
+    }
+
+    #[test]
+    fn a_parked_aggregate_is_read_again_from_its_parking_offset() {
+        let codec = Codec::single_object();
+        let mut stale = book();
+        stale.fold(&codec, &record(0, "a", 1, "c1", opened()));
+        stale.fold(&codec, &record(1, "b", 1, "c1", opened()));
+        let as_parked = |id: &str| StoredAggregate {
+            versioned: Versioned {
+                state: stale.state(id).cloned().unwrap(),
+                version: 1,
+            },
+            recent_commands: Vec::new(),
+        };
+        // The projector applied both openings, parked "a" at offset 2 and moved on to 4.
+        let snapshot = PartitionSnapshot {
+            next_offset: 4,
+            aggregates: HashMap::from([("a".into(), as_parked("a")), ("b".into(), as_parked("b"))]),
+            parked: HashMap::from([("a".into(), 2)]),
+        };
+        assert_eq!(snapshot.replay_from(), 2);
+        let mut book = AggregateBook::<Account>::new("t.account.events", snapshot, 8);
+        assert_eq!(
+            book.fold(&codec, &record(2, "a", 2, "c2", deposit(7))),
+            Folded::Valid
+        );
+        assert_eq!(
+            book.fold(&codec, &record(3, "b", 2, "c2", deposit(9))),
+            Folded::InSnapshot
+        );
+        assert_eq!(book.version("a"), 2);
+        assert_eq!(book.state("a").map(|s| s.balance), Some(7));
+        assert_eq!(book.version("b"), 1, "the snapshot's state of b is kept");
     }
 
     #[test]

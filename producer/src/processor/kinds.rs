@@ -31,8 +31,16 @@ pub struct BookSource<'a> {
     pub keep_commands: usize,
 }
 
-/// A book loaded from the snapshot, and the offset to follow the log from.
-pub type LoadedBook = (Box<dyn Book>, i64);
+/// A book loaded from the snapshot, with where the log must be read from to complete it.
+pub struct LoadedBook {
+    /// The book, as of the snapshot.
+    pub book: Box<dyn Book>,
+    /// The snapshot's offset: the state of every aggregate that is not parked is as of here.
+    pub snapshot_offset: i64,
+    /// The offset to follow the log from: `snapshot_offset`, or earlier when parked
+    /// aggregates' events must be re-read.
+    pub replay_from: i64,
+}
 
 /// One aggregate type of the domain.
 pub trait AggregateKind: Send + Sync {
@@ -64,11 +72,11 @@ impl<A: Aggregate> AggregateKind for Kind<A> {
     }
 
     fn empty(&self, topic: &str, keep_commands: usize) -> Box<dyn Book> {
-        let snapshot = PartitionSnapshot {
-            next_offset: 0,
-            aggregates: Default::default(),
-        };
-        Box::new(AggregateBook::<A>::new(topic, snapshot, keep_commands))
+        Box::new(AggregateBook::<A>::new(
+            topic,
+            PartitionSnapshot::empty(),
+            keep_commands,
+        ))
     }
 
     fn load<'a>(
@@ -84,9 +92,14 @@ impl<A: Aggregate> AggregateKind for Kind<A> {
                 source.partition,
             )
             .await?;
-            let start = snapshot.next_offset;
+            let snapshot_offset = snapshot.next_offset;
+            let replay_from = snapshot.replay_from();
             let book = AggregateBook::new(source.topic, snapshot, source.keep_commands);
-            Ok((Box::new(book) as Box<dyn Book>, start))
+            Ok(LoadedBook {
+                book: Box::new(book),
+                snapshot_offset,
+                replay_from,
+            })
         })
     }
 }

@@ -138,6 +138,23 @@ impl LogTail {
                 match book.fold(codec, &record) {
                     Folded::Valid => {}
                     Folded::Void => self.void += 1,
+                    Folded::InSnapshot => {}
+                    Folded::Blocked {
+                        aggregate_id,
+                        blocked,
+                        newly: true,
+                    } => {
+                        self.unreadable += 1;
+                        tracing::warn!(
+                            topic = record.topic,
+                            partition = record.partition,
+                            offset = record.offset,
+                            aggregate = aggregate_id,
+                            reason = blocked.reason,
+                            "aggregate blocked by a record this build cannot read: its commands are refused until a build that reads it is deployed"
+                        );
+                    }
+                    Folded::Blocked { newly: false, .. } => {}
                     Folded::Unreadable(reason) => {
                         self.unreadable += 1;
                         tracing::warn!(

@@ -132,8 +132,9 @@ impl PartitionProcessor {
                 partition,
                 keep_commands: shared.keep_commands,
             };
-            let (book, start) = kind.load(source).await?;
-            starts.insert(topic.clone(), start);
+            let loaded = kind.load(source).await?;
+            starts.insert(topic.clone(), loaded.replay_from);
+            let book = loaded.book;
             topics.insert(kind.aggregate_type().to_owned(), topic.clone());
             books.insert(topic, book);
         }
@@ -366,6 +367,12 @@ impl PartitionProcessor {
                 false,
             ),
             Ok(Decided::Write(write)) => Step::Write(write),
+            Ok(Decided::Blocked(reason)) => {
+                self.shared
+                    .metrics
+                    .command_blocked(&envelope.aggregate_type);
+                Step::Answer(refused(envelope, reason, command.conflicts))
+            }
         }
     }
 
@@ -517,9 +524,9 @@ async fn delivered_offset(delivery: DeliveryFuture) -> Result<i64, PartitionErro
     }
 }
 
-/// A refusal the engine gives before any aggregate decides (an unknown aggregate type, an
-/// undecodable command). Nothing is recorded: it does not depend on any state, so a repeat of
-/// the command is refused the same way.
+/// A refusal the engine gives without the domain deciding (an unknown aggregate type, an
+/// undecodable command, a blocked aggregate). Nothing is recorded: no version is decided, so a
+/// repeat of the command is refused the same way until what blocks it is fixed.
 fn refused(envelope: &CommandEnvelope, reason: String, conflicts: usize) -> Handled {
     Handled {
         reply: reply(envelope, CommandOutcome::Rejected, Some(reason), None, 0),
