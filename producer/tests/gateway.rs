@@ -545,6 +545,43 @@ async fn a_command_the_domain_refuses_is_answered_409_with_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_command_id_used_for_two_aggregates_gets_each_its_own_answer() {
+    let pipeline = TestPipeline::create("gateway-shared-id", PARTITIONS).await;
+    let topology = pipeline.topology.clone();
+    // The fake processor answers only once both commands wait, so that both requests are
+    // registered when the first reply comes: acc-a's deposit is accepted, acc-b's refused.
+    let held: Arc<Mutex<Vec<CommandEnvelope>>> = Arc::default();
+    let _fake = FakeProcessor::start(&pipeline.topology, move |envelope, _| {
+        let mut held = held.lock().unwrap();
+        held.push(envelope.clone());
+        if held.len() < 2 {
+            return Vec::new();
+        }
+        held.drain(..)
+            .map(|envelope| {
+                let reply = if envelope.aggregate_id == "acc-a" {
+                    deposited(&topology, &envelope)
+                } else {
+                    refused(&envelope, "acc-b is closed")
+                };
+                (envelope.reply_to.clone().unwrap(), reply)
+            })
+            .collect()
+    });
+    let served = gateway_of(&pipeline, options(Duration::from_secs(20))).await;
+    let command_id = Uuid::new_v4();
+    let (a, b) = tokio::join!(
+        post(&served, deposit_body(Some(command_id), "acc-a", 5), &[]),
+        post(&served, deposit_body(Some(command_id), "acc-b", 5), &[]),
+    );
+    assert_eq!(a.status, 200, "acc-a: {a:?}");
+    let accepted = a.json::<CommandAccepted>();
+    assert_eq!((accepted.id.as_str(), accepted.version), ("acc-a", 2));
+    assert_eq!(b.status, 409, "acc-b got another aggregate's answer: {b:?}");
+    assert_eq!(b.json::<CommandRejected>().reason, "acc-b is closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_addressed_to_another_instance_is_ignored() {
     let pipeline = TestPipeline::create("gateway-foreign", PARTITIONS).await;
     // First an acceptance addressed to another instance whose replies share this partition,

@@ -33,6 +33,7 @@ use uuid::Uuid;
 
 use super::metrics::Outcome;
 use super::paths::COMMANDS;
+use super::waiters::ReplyKey;
 use super::{Gateway, Inner};
 use crate::command_request::CommandRequest;
 use crate::responses::{CommandAccepted, CommandRejected, ErrorBody, EventCoordinates};
@@ -214,7 +215,12 @@ async fn send_and_wait(gateway: &Inner, submission: &Submission) -> Answer {
         Err(error) => return Answer::internal(format!("cannot encode the envelope: {error}")),
     };
     let deadline = Instant::now() + options.reply_timeout;
-    let mut waiter = gateway.waiters.register(&command_id);
+    let key = ReplyKey::new(
+        &envelope.aggregate_type,
+        &envelope.aggregate_id,
+        &envelope.command_id,
+    );
+    let mut waiter = gateway.waiters.register(key);
     gateway.metrics.waiting(gateway.waiters.waiting());
     let answer = match produce(gateway, &envelope, &value).await {
         Err(problem) => Answer::unavailable(format!(
