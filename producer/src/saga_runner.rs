@@ -199,14 +199,7 @@ impl SagaPartition {
                 newly,
             } => {
                 if newly {
-                    tracing::warn!(
-                        topic = record.topic,
-                        partition = record.partition,
-                        offset = record.offset,
-                        aggregate = aggregate_id,
-                        reason = blocked.reason,
-                        "aggregate blocked by a record this build cannot read: no saga step taken for it until a build that reads it is deployed"
-                    );
+                    blocked.warn(record, &aggregate_id, "no saga step is taken for it");
                 }
                 Ok(())
             }

@@ -20,8 +20,6 @@ use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
-use tributary_producer::context::CommandSide;
-use tributary_producer::processor::kinds::bank_kinds;
 use tributary_producer::processor::partition::{Handled, PartitionProcessor};
 use tributary_projector::record::SourceRecord;
 use tributary_runtime::partition_for_key;
@@ -29,42 +27,18 @@ use tributary_schemas::bank::account::{
     AccountCommand, AccountEvent, Deposit, OpenAccount, Withdraw, Withdrawn,
 };
 use tributary_schemas::headers::EventHeaders;
-use tributary_schemas::protocol::{CommandEnvelope, CommandOutcome};
-use tributary_schemas::{Codec, RecordSet};
+use tributary_schemas::protocol::CommandOutcome;
 use tributary_tests::bank_events::{GeneratedEvent, RawRecord, produce};
 use tributary_tests::command_side::projector_binary;
 use tributary_tests::failures::{parked_rows, start_projector};
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
-use tributary_tests::{BROKER_TIMEOUT, consumer, database_url, kafka, producer, unique_name};
+use tributary_tests::{BROKER_TIMEOUT, consumer, unique_name};
+
+mod support;
+use support::{account_command, command_side, handle};
 
 const PRODUCER: &str = env!("CARGO_BIN_EXE_producer");
 const PARTITIONS: i32 = 4;
-
-async fn command_side(pipeline: &TestPipeline) -> Arc<CommandSide> {
-    let pool = tributary_projector::database::connect(
-        &database_url(),
-        &pipeline.schema,
-        "blocked-test",
-        4,
-    )
-    .await
-    .unwrap();
-    tributary_projector::database::migrate(&pool, &pipeline.schema)
-        .await
-        .unwrap();
-    Arc::new(CommandSide {
-        kafka: kafka(),
-        topology: pipeline.topology.clone(),
-        pool,
-        projection: "bank".to_owned(),
-        kinds: bank_kinds(),
-        codec: Codec::single_object(),
-        producer: producer(&[]),
-        keep_commands: 32,
-        instance_id: unique_name("processor"),
-        metrics: tributary_producer::metrics::ProducerMetrics::new(prometheus::Registry::new()),
-    })
-}
 
 /// Handles one command for `account` and returns the answer.
 async fn send(
@@ -73,31 +47,8 @@ async fn send(
     command_id: &str,
     command: impl Into<AccountCommand>,
 ) -> Handled {
-    let codec = Codec::single_object();
-    let envelope = CommandEnvelope {
-        command_id: command_id.to_owned(),
-        correlation_id: command_id.to_owned(),
-        aggregate_type: "account".to_owned(),
-        aggregate_id: account.to_owned(),
-        issued_at: 1,
-        reply_to: None,
-        deadline: None,
-        command: command.into().encode(&codec).unwrap(),
-    };
-    let record = SourceRecord {
-        topic: "commands".to_owned(),
-        partition: partition_for_key(account.as_bytes(), PARTITIONS),
-        offset: 0,
-        key: Some(account.as_bytes().to_vec()),
-        value: Some(codec.encode(&envelope).unwrap()),
-        headers: Vec::new(),
-        timestamp_ms: None,
-    };
-    processor
-        .handle(&record)
-        .await
-        .unwrap()
-        .expect("a command envelope")
+    let record = account_command(account, command_id, command, PARTITIONS);
+    handle(processor, &record).await
 }
 
 fn open() -> OpenAccount {

@@ -11,81 +11,26 @@ use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
-use tributary_producer::context::CommandSide;
-use tributary_producer::processor::kinds::bank_kinds;
-use tributary_producer::processor::partition::{Handled, PartitionProcessor};
+use tributary_producer::processor::partition::PartitionProcessor;
 use tributary_projector::record::SourceRecord;
 use tributary_runtime::partition_for_key;
 use tributary_schemas::bank::account::{AccountCommand, Deposit, OpenAccount, Withdraw};
 use tributary_schemas::headers::EventHeaders;
-use tributary_schemas::protocol::{CommandEnvelope, CommandOutcome, CommandReply};
-use tributary_schemas::{Codec, RecordSet};
+use tributary_schemas::protocol::{CommandOutcome, CommandReply};
 use tributary_tests::pipeline::TestPipeline;
-use tributary_tests::{
-    BROKER_TIMEOUT, consumer, database_url, kafka, producer, unique_name, wait_until,
-};
+use tributary_tests::{BROKER_TIMEOUT, consumer, unique_name, wait_until};
+
+mod support;
+use support::{account_command, command_side, handle};
 
 const PARTITIONS: i32 = 4;
-
-async fn shared(pipeline: &TestPipeline) -> Arc<CommandSide> {
-    let pool = tributary_projector::database::connect(
-        &database_url(),
-        &pipeline.schema,
-        "processor-test",
-        4,
-    )
-    .await
-    .unwrap();
-    tributary_projector::database::migrate(&pool, &pipeline.schema)
-        .await
-        .unwrap();
-    Arc::new(CommandSide {
-        kafka: kafka(),
-        topology: pipeline.topology.clone(),
-        pool,
-        projection: "bank".to_owned(),
-        kinds: bank_kinds(),
-        codec: Codec::single_object(),
-        producer: producer(&[]),
-        keep_commands: 32,
-        instance_id: unique_name("processor"),
-        metrics: tributary_producer::metrics::ProducerMetrics::new(prometheus::Registry::new()),
-    })
-}
 
 fn command_record(
     account: &str,
     command_id: &str,
     command: impl Into<AccountCommand>,
 ) -> SourceRecord {
-    let codec = Codec::single_object();
-    let envelope = CommandEnvelope {
-        command_id: command_id.to_owned(),
-        correlation_id: command_id.to_owned(),
-        aggregate_type: "account".to_owned(),
-        aggregate_id: account.to_owned(),
-        issued_at: 1,
-        reply_to: None,
-        deadline: None,
-        command: command.into().encode(&codec).unwrap(),
-    };
-    SourceRecord {
-        topic: "commands".to_owned(),
-        partition: partition_for_key(account.as_bytes(), PARTITIONS),
-        offset: 0,
-        key: Some(account.as_bytes().to_vec()),
-        value: Some(codec.encode(&envelope).unwrap()),
-        headers: Vec::new(),
-        timestamp_ms: None,
-    }
-}
-
-async fn handle(processor: &mut PartitionProcessor, record: &SourceRecord) -> Handled {
-    processor
-        .handle(record)
-        .await
-        .unwrap()
-        .expect("a command envelope")
+    account_command(account, command_id, command, PARTITIONS)
 }
 
 /// A reply without its timestamp: what a client compares.
@@ -127,7 +72,7 @@ fn event_records(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_event_per_accepted_command_and_repeats_get_the_first_answer_also_after_a_restart() {
     let pipeline = TestPipeline::create("processor", PARTITIONS).await;
-    let shared = shared(&pipeline).await;
+    let shared = command_side(&pipeline).await;
     let account = "acc-1";
     let partition = partition_for_key(account.as_bytes(), PARTITIONS);
     let mut processor = PartitionProcessor::start(Arc::clone(&shared), partition)
@@ -210,7 +155,7 @@ async fn one_event_per_accepted_command_and_repeats_get_the_first_answer_also_af
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zombie_that_loses_the_race_for_a_version_decides_again_on_the_log() {
     let pipeline = TestPipeline::create("zombie", PARTITIONS).await;
-    let shared = shared(&pipeline).await;
+    let shared = command_side(&pipeline).await;
     let account = "acc-z";
     let partition = partition_for_key(account.as_bytes(), PARTITIONS);
     // Both believe they own the partition; the zombie's view is the one of its start.
@@ -302,7 +247,7 @@ async fn a_zombie_that_loses_the_race_for_a_version_decides_again_on_the_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_on_another_partition_than_its_key_places_it_is_refused_and_writes_nothing() {
     let pipeline = TestPipeline::create("misplaced", PARTITIONS).await;
-    let shared = shared(&pipeline).await;
+    let shared = command_side(&pipeline).await;
     let account = "acc-misplaced";
     let placed = partition_for_key(account.as_bytes(), PARTITIONS);
     let wrong = (placed + 1) % PARTITIONS;

@@ -62,6 +62,21 @@ pub struct Blocked {
     pub reason: String,
 }
 
+impl Blocked {
+    /// Logs that `record` blocked `aggregate_id`; `consequence` says what the reader stops
+    /// doing for it.
+    pub fn warn(&self, record: &SourceRecord, aggregate_id: &str, consequence: &str) {
+        tracing::warn!(
+            topic = record.topic,
+            partition = record.partition,
+            offset = record.offset,
+            aggregate = aggregate_id,
+            reason = self.reason,
+            "aggregate blocked by a record this build cannot read: {consequence} until a build that reads it is deployed"
+        );
+    }
+}
+
 /// What the domain decided about one command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decided {

@@ -145,14 +145,7 @@ impl LogTail {
                         newly: true,
                     } => {
                         self.unreadable += 1;
-                        tracing::warn!(
-                            topic = record.topic,
-                            partition = record.partition,
-                            offset = record.offset,
-                            aggregate = aggregate_id,
-                            reason = blocked.reason,
-                            "aggregate blocked by a record this build cannot read: its commands are refused until a build that reads it is deployed"
-                        );
+                        blocked.warn(&record, &aggregate_id, "its commands are refused");
                     }
                     Folded::Blocked { newly: false, .. } => {}
                     Folded::Unreadable(reason) => {
