@@ -30,7 +30,6 @@ use tokio::task::JoinHandle;
 use tributary_runtime::Shutdown;
 
 use crate::continuity;
-
 use crate::projection::SourceTopic;
 use crate::record::SourceRecord;
 use crate::store;
@@ -417,8 +416,14 @@ impl ConsumerThread {
         self.serve_commands_sync();
         self.consumer.unsubscribe();
         tracing::info!("left the consumer group");
-        let fatal = self.consumer.context().fatal.lock().map(|f| f.clone());
-        match fatal.unwrap_or_else(|poisoned| poisoned.into_inner().clone()) {
+        let fatal = self
+            .consumer
+            .context()
+            .fatal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match fatal {
             Some(reason) => Err(anyhow::anyhow!(reason)),
             None => Ok(()),
         }
