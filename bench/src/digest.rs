@@ -26,7 +26,7 @@ const DIGESTED: [(&str, &str, &str); 5] = [
     ("transfers", "*", "transfer_id"),
     (
         "aggregate_state",
-        "aggregate_type, aggregate_id, version, state, recent_commands, source_topic, source_partition, source_offset",
+        "aggregate_type, aggregate_id, version, state, recent_commands, steps_taken, source_topic, source_partition, source_offset",
         "aggregate_type, aggregate_id",
     ),
 ];

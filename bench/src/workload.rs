@@ -181,6 +181,7 @@ impl Bank {
                 command_id: cause.command_id.clone(),
                 correlation_id: cause.correlation_id.clone(),
                 occurred_at: unix_millis(),
+                cause: None,
             },
         });
         Ok(())

@@ -2,9 +2,10 @@
 //! aggregate's command.
 //!
 //! A saga reacts to events only, with commands whose IDs are derived from the saga's ID and
-//! the step, so redelivering an event produces the same command ID and the processor's
-//! idempotency makes it harmless. Sagas here are stateless: every event carries what the next
-//! step needs.
+//! the step, so redelivering an event produces the same command ID. The runner also sends each
+//! step's cause (the event's position), which the target aggregate remembers, so a step sent
+//! again is recognised however long ago the first one was decided. Sagas here are stateless:
+//! every event carries what the next step needs.
 
 use uuid::Uuid;
 

@@ -42,6 +42,13 @@ pub trait PartitionHandler: Send + 'static {
         &mut self,
         records: &[SourceRecord],
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// The offset the partition must be read from again after a restart, when that is
+    /// before the records handled so far: the committed offset goes no further. `None`
+    /// (the default) commits each handled record.
+    fn reread_from(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// Creates the handler of a partition when it is first needed.
@@ -253,7 +260,9 @@ async fn run_partition<F: HandlerFactory>(
             match handled.await {
                 Ok(()) => {
                     if let Some(last) = batch.last() {
-                        commit(&consumer, last);
+                        let reread_from = handler.as_ref().and_then(|h| h.reread_from());
+                        let next = reread_from.map_or(last.offset + 1, |r| r.min(last.offset + 1));
+                        commit(&consumer, &last.topic, last.partition, next);
                     }
                     backoff = Duration::from_millis(100);
                     break;
@@ -282,18 +291,14 @@ async fn run_partition<F: HandlerFactory>(
     }
 }
 
-/// Commits the record's offset after it was handled.
-fn commit(consumer: &GroupConsumer, record: &SourceRecord) {
+/// Commits `next` as the partition's next offset, after the records before it were handled.
+fn commit(consumer: &GroupConsumer, topic: &str, partition: i32, next: i64) {
     let mut list = TopicPartitionList::new();
     if list
-        .add_partition_offset(
-            &record.topic,
-            record.partition,
-            Offset::Offset(record.offset + 1),
-        )
+        .add_partition_offset(topic, partition, Offset::Offset(next))
         .is_ok()
         && let Err(error) = consumer.commit(&list, CommitMode::Async)
     {
-        tracing::debug!(topic = record.topic, partition = record.partition, %error, "offset commit refused");
+        tracing::debug!(topic, partition, %error, "offset commit refused");
     }
 }

@@ -4,9 +4,20 @@
 //! Only valid events cause commands: each owned events partition is followed with a book
 //! under the version rule (rebuilt on assignment from the projector's snapshot when the
 //! snapshot is not ahead of the runner, else from the partition's start), so a zombie's void
-//! record never starts a transfer or moves money. Commands carry IDs derived from the saga and
-//! the step, so an event handled twice (after a crash, before its offset was committed) sends
-//! the same command ID again, which the processor answers with the first outcome.
+//! record never starts a transfer or moves money.
+//!
+//! Every command carries its cause (`cause` header: this event's partition and offset, and
+//! which step of the reaction it is), and the steps of one partition are sent in its order,
+//! each acknowledged before the next. An event handled again — after a crash before its offset
+//! was committed, a rebalance, or lost consumer offsets that replay the whole partition — so
+//! sends commands whose causes the target aggregates have taken steps for already, and the
+//! processor recognises them as repeats however many events ago the first ones were decided
+//! (see `StepsTaken`). Handling history again therefore never causes a new effect.
+//!
+//! A record that blocks its aggregate (this build cannot read it) is not passed for good: the
+//! runner goes on with the other aggregates but commits no offset beyond it, so after a restart
+//! — with a build that reads it — the record is handled again and its steps are taken; the
+//! records after it are handled again too, and their steps are repeats.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +32,7 @@ use tributary_domain::bank::{BankCommand, BankEvent};
 use tributary_projector::record::SourceRecord;
 use tributary_runtime::clock::unix_millis;
 use tributary_runtime::partition_for_key;
-use tributary_schemas::headers::{CommandHeaders, EventHeaders};
+use tributary_schemas::headers::{Cause, CommandHeaders, EventHeaders};
 use tributary_schemas::protocol::CommandEnvelope;
 
 use crate::context::CommandSide;
@@ -122,9 +133,16 @@ impl SagaPartition {
             return Ok(());
         };
         let steps = BankSaga.react(id, headers.aggregate_version, &event?);
-        for step in steps {
+        for (index, step) in (0u32..).zip(steps) {
+            let cause = Cause {
+                topic: record.topic.clone(),
+                partition: record.partition,
+                offset: record.offset,
+                step: index,
+            };
             self.send(
                 &headers,
+                cause,
                 &step.aggregate_id,
                 &step.command_id.to_string(),
                 &step.command,
@@ -134,9 +152,12 @@ impl SagaPartition {
         Ok(())
     }
 
+    /// Sends one step and waits until the broker has it, so the steps of the partition reach
+    /// each aggregate in the order of their causes.
     async fn send(
         &self,
-        cause: &EventHeaders,
+        event: &EventHeaders,
+        cause: Cause,
         aggregate_id: &str,
         command_id: &str,
         command: &BankCommand,
@@ -144,7 +165,7 @@ impl SagaPartition {
         let codec = &self.shared.codec;
         let envelope = CommandEnvelope {
             command_id: command_id.to_owned(),
-            correlation_id: cause.correlation_id.clone(),
+            correlation_id: event.correlation_id.clone(),
             aggregate_type: command.aggregate_type().to_owned(),
             aggregate_id: aggregate_id.to_owned(),
             issued_at: unix_millis(),
@@ -157,6 +178,7 @@ impl SagaPartition {
             command_id: command_id.to_owned(),
             reply_to: None,
             deadline: None,
+            cause: Some(cause),
         };
         let pairs = headers.to_pairs();
         let kafka_headers = pairs.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
@@ -223,5 +245,9 @@ impl PartitionHandler for SagaPartition {
             self.handle(record).await?;
         }
         Ok(())
+    }
+
+    fn reread_from(&self) -> Option<i64> {
+        self.book.earliest_blocked()
     }
 }

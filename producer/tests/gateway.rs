@@ -448,6 +448,7 @@ async fn an_accepted_command_is_answered_200_with_its_event_and_a_consistency_to
             command_id: command_id.to_string(),
             reply_to: Some(instance.clone()),
             deadline: envelope.deadline,
+            cause: None,
         }
     );
     let command: Deposit = Codec::single_object()

@@ -33,19 +33,18 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use tributary_schemas::bank::account::{
-    AccountCommand, AccountEvent, CloseAccount, Deposit, OpenAccount, Withdraw,
+    AccountCommand, CloseAccount, Deposit, OpenAccount, Withdraw,
 };
-use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand, TransferEvent};
+use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand};
 use tributary_schemas::protocol::CommandOutcome;
-use tributary_schemas::{Codec, RecordSet};
 use tributary_tests::bank_events::{Rng, read_accounts, read_ledger};
 use tributary_tests::command_side::{
-    CommandSender, JudgedLog, ReplyCollector, SHORT_SESSION, SentCommand, fold_accounts,
-    group_progress, projector_binary, read_events, start_producer, wait_for_progress,
+    CommandSender, ReplyCollector, SHORT_SESSION, SentCommand, fold_accounts, group_progress,
+    movements, projector_binary, read_events, start_producer, transfer_ends, wait_for_progress,
     wait_until_counted,
 };
 use tributary_tests::failures::start_projector;
@@ -205,61 +204,6 @@ async fn wait_until_quiet(pipeline: &TestPipeline, timeout: Duration) {
         quiet_for = if now == last { quiet_for + 1 } else { 0 };
         last = now;
     }
-}
-
-/// The end of each transfer as its valid events say: (status, compensated).
-fn transfer_ends(log: &JudgedLog) -> BTreeMap<String, (&'static str, bool)> {
-    let codec = Codec::single_object();
-    let mut ends = BTreeMap::new();
-    for record in &log.valid {
-        let event = TransferEvent::decode(&codec, &record.value).unwrap();
-        let end = match event {
-            TransferEvent::Requested(_) => ("requested", false),
-            TransferEvent::SourceDebited(_) => ("source_debited", false),
-            TransferEvent::Completed(_) => ("completed", false),
-            TransferEvent::Failed(failed) => ("failed", failed.compensated),
-            // A refused step (a redelivery out of order) leaves the transfer where it was.
-            TransferEvent::CommandRefused(_) => continue,
-        };
-        ends.insert(record.aggregate_id.clone(), end);
-    }
-    ends
-}
-
-/// Money movements per transfer on the valid account events: (debits, credits, refunds),
-/// each as (account, amount).
-#[derive(Debug, Default)]
-struct Movements {
-    debits: Vec<(String, i64)>,
-    credits: Vec<(String, i64)>,
-    refunds: Vec<(String, i64)>,
-}
-
-fn movements(log: &JudgedLog) -> HashMap<String, Movements> {
-    let codec = Codec::single_object();
-    let mut by_transfer: HashMap<String, Movements> = HashMap::new();
-    for record in &log.valid {
-        let account = record.aggregate_id.clone();
-        match AccountEvent::decode(&codec, &record.value).unwrap() {
-            AccountEvent::DebitedForTransfer(e) => by_transfer
-                .entry(e.transfer_id)
-                .or_default()
-                .debits
-                .push((account, e.amount)),
-            AccountEvent::CreditedForTransfer(e) => by_transfer
-                .entry(e.transfer_id)
-                .or_default()
-                .credits
-                .push((account, e.amount)),
-            AccountEvent::RefundedForTransfer(e) => by_transfer
-                .entry(e.transfer_id)
-                .or_default()
-                .refunds
-                .push((account, e.amount)),
-            _ => {}
-        }
-    }
-    by_transfer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

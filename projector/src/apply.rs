@@ -125,20 +125,27 @@ async fn write_aggregate_state<A: Aggregate>(
         .map(|c| serde_json::to_string(&c.after.recent_commands))
         .collect::<Result<Vec<String>, _>>()
         .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    let steps_taken = changes
+        .iter()
+        .map(|c| serde_json::to_string(&c.after.steps_taken))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
     let offsets: Vec<i64> = changes
         .iter()
         .map(|c| c.last_offset().unwrap_or(target.claim.next_offset))
         .collect();
     sqlx::query(
         "INSERT INTO aggregate_state (aggregate_type, aggregate_id, version, state,
-                                      recent_commands, source_topic, source_partition,
-                                      source_offset, updated_at)
-         SELECT $1, id, version, state::jsonb, recent::jsonb, $2, $3, source_offset, now()
-         FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[])
-              AS u(id, version, state, recent, source_offset)
+                                      recent_commands, steps_taken, source_topic,
+                                      source_partition, source_offset, updated_at)
+         SELECT $1, id, version, state::jsonb, recent::jsonb, steps::jsonb, $2, $3,
+                source_offset, now()
+         FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
+                     $9::bigint[])
+              AS u(id, version, state, recent, steps, source_offset)
          ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET
              version = EXCLUDED.version, state = EXCLUDED.state,
-             recent_commands = EXCLUDED.recent_commands,
+             recent_commands = EXCLUDED.recent_commands, steps_taken = EXCLUDED.steps_taken,
              source_topic = EXCLUDED.source_topic, source_partition = EXCLUDED.source_partition,
              source_offset = EXCLUDED.source_offset, updated_at = EXCLUDED.updated_at",
     )
@@ -149,6 +156,7 @@ async fn write_aggregate_state<A: Aggregate>(
     .bind(&versions)
     .bind(&states)
     .bind(&recent_commands)
+    .bind(&steps_taken)
     .bind(&offsets)
     .execute(connection)
     .await?;

@@ -12,10 +12,10 @@
 //! - events of one aggregate are folded in memory with the domain's `apply`, so the database
 //!   sees one change per aggregate per batch.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use tributary_domain::{Aggregate, Versioned, refusal_reason};
-use tributary_schemas::headers::EventHeaders;
+use tributary_schemas::headers::{Cause, EventHeaders};
 use tributary_schemas::{Codec, RecordSet};
 
 use crate::record::SourceRecord;
@@ -28,6 +28,35 @@ pub struct StoredAggregate<A> {
     pub versioned: Versioned<A>,
     /// The commands that caused its latest events, oldest first.
     pub recent_commands: Vec<RecentCommand>,
+    /// The saga steps it has taken.
+    pub steps_taken: StepsTaken,
+}
+
+/// The saga steps an aggregate has taken: per events partition that sent it steps
+/// (`topic/partition`), the position (offset, step) of the latest step's cause.
+///
+/// Steps from one partition arrive in the order of their causes (see [`Cause`]), so a step
+/// whose cause is at or before the remembered position is a repeat, however long ago the
+/// first one was: one number per source partition replaces a window of command IDs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct StepsTaken(BTreeMap<String, (i64, u32)>);
+
+impl StepsTaken {
+    /// Notes that the step caused by `cause` was taken.
+    pub fn take(&mut self, cause: &Cause) {
+        let position = self.0.entry(cause.source()).or_insert(cause.position());
+        *position = (*position).max(cause.position());
+    }
+
+    /// The position of the latest step taken from `cause`'s partition, when `cause` is at or
+    /// before it: the step `cause` asks for was taken already.
+    pub fn covering(&self, cause: &Cause) -> Option<(i64, u32)> {
+        self.0
+            .get(&cause.source())
+            .copied()
+            .filter(|latest| cause.position() <= *latest)
+    }
 }
 
 /// A command that caused one of an aggregate's events, with where that event is.
@@ -92,6 +121,9 @@ impl<A: Aggregate> AggregateChange<A> {
                 event_type: applied.headers.event_type.clone(),
                 refusal: refusal_reason::<A>(&applied.event),
             });
+            if let Some(cause) = &applied.headers.cause {
+                after.steps_taken.take(cause);
+            }
         }
         let excess = after.recent_commands.len().saturating_sub(keep_command_ids);
         after.recent_commands.drain(..excess);
@@ -437,6 +469,7 @@ mod tests {
             command_id: format!("c-{offset}"),
             correlation_id: "k".to_owned(),
             occurred_at: 1_000 + offset,
+            cause: None,
         };
         SourceRecord {
             topic: TOPIC.to_owned(),

@@ -71,8 +71,8 @@ impl<A> PartitionSnapshot<A> {
     }
 }
 
-const COLUMNS: &str =
-    "aggregate_id, version, state::text AS state, recent_commands::text AS recent_commands";
+const COLUMNS: &str = "aggregate_id, version, state::text AS state, \
+     recent_commands::text AS recent_commands, steps_taken::text AS steps_taken";
 
 /// Loads the stored state of `ids` (the aggregates a batch touches).
 pub async fn load_aggregates<A: Aggregate>(
@@ -148,6 +148,7 @@ fn stored_from_row<A: Aggregate>(
     let version: i64 = row.try_get("version")?;
     let state_json: String = row.try_get("state")?;
     let recent_json: String = row.try_get("recent_commands")?;
+    let steps_json: String = row.try_get("steps_taken")?;
     let unreadable = |what: &str, error: serde_json::Error| LoadError::State {
         aggregate_type: aggregate_type.to_owned(),
         aggregate_id: id.clone(),
@@ -156,12 +157,15 @@ fn stored_from_row<A: Aggregate>(
     let state: A = serde_json::from_str(&state_json).map_err(|e| unreadable("state", e))?;
     let recent_commands =
         serde_json::from_str(&recent_json).map_err(|e| unreadable("recent_commands", e))?;
+    let steps_taken =
+        serde_json::from_str(&steps_json).map_err(|e| unreadable("steps_taken", e))?;
     let stored = StoredAggregate {
         versioned: Versioned {
             state,
             version: version as u64,
         },
         recent_commands,
+        steps_taken,
     };
     Ok((id, stored))
 }

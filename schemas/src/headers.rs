@@ -22,6 +22,88 @@ pub const OCCURRED_AT: &str = "occurred-at";
 pub const REPLY_TO: &str = "reply-to";
 /// `deadline`: when a command's issuer stops waiting, milliseconds since the Unix epoch.
 pub const DEADLINE: &str = "deadline";
+/// `cause`: on a saga's command, and on the event deciding it, the event the saga reacted to
+/// and which of its steps the command is, as `topic/partition/offset/step` (see [`Cause`]).
+pub const CAUSE: &str = "cause";
+
+/// The event a saga's command reacts to, and which of the reaction's steps it is.
+///
+/// A saga sends the steps of one events partition in the partition's order, so the steps an
+/// aggregate receives from that partition arrive in the order of their causes — a step sent
+/// again (after a crash, a rebalance or lost consumer offsets) never arrives after a later
+/// one for the first time. An aggregate that remembers, per source partition, the latest cause
+/// it has taken a step for therefore recognises every repeat, however old, with one number
+/// per partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// Events topic of the event.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Which of the commands of the saga's reaction to it this one is, from 0.
+    pub step: u32,
+}
+
+impl Cause {
+    /// The events partition the cause is on, as `topic/partition`: the key under which an
+    /// aggregate remembers the steps it has taken.
+    pub fn source(&self) -> String {
+        format!("{}/{}", self.topic, self.partition)
+    }
+
+    /// Where the cause is within its source: steps of one source are ordered by it.
+    pub fn position(&self) -> (i64, u32) {
+        (self.offset, self.step)
+    }
+
+    /// The header value.
+    pub fn to_header(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.topic, self.partition, self.offset, self.step
+        )
+    }
+
+    /// Parses a header value (topic names never hold `/`).
+    fn parse(value: &str) -> Result<Self, HeaderError> {
+        let invalid = || HeaderError::Invalid {
+            name: CAUSE,
+            value: value.to_owned(),
+            expected: "topic/partition/offset/step",
+        };
+        let mut parts = value.rsplitn(4, '/');
+        let step = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(invalid)?;
+        let offset = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .filter(|offset: &i64| *offset >= 0)
+            .ok_or_else(invalid)?;
+        let partition = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .filter(|partition: &i32| *partition >= 0)
+            .ok_or_else(invalid)?;
+        let topic = parts.next().filter(|t| !t.is_empty()).ok_or_else(invalid)?;
+        Ok(Self {
+            topic: topic.to_owned(),
+            partition,
+            offset,
+            step,
+        })
+    }
+
+    /// The `cause` header of a record, if it has one.
+    pub fn from_headers<'a>(
+        headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+    ) -> Result<Option<Self>, HeaderError> {
+        Found::collect(headers).cause()
+    }
+}
 
 /// The headers every event record carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,12 +120,14 @@ pub struct EventHeaders {
     pub correlation_id: String,
     /// When the event was decided, milliseconds since the Unix epoch.
     pub occurred_at: i64,
+    /// For an event deciding a saga's command, the event the saga reacted to.
+    pub cause: Option<Cause>,
 }
 
 impl EventHeaders {
     /// The headers as (name, value) pairs, in a fixed order.
     pub fn to_pairs(&self) -> Vec<(&'static str, Vec<u8>)> {
-        vec![
+        let mut pairs = vec![
             (EVENT_ID, self.event_id.clone().into_bytes()),
             (EVENT_TYPE, self.event_type.clone().into_bytes()),
             (
@@ -53,7 +137,11 @@ impl EventHeaders {
             (COMMAND_ID, self.command_id.clone().into_bytes()),
             (CORRELATION_ID, self.correlation_id.clone().into_bytes()),
             (OCCURRED_AT, self.occurred_at.to_string().into_bytes()),
-        ]
+        ];
+        if let Some(cause) = &self.cause {
+            pairs.push((CAUSE, cause.to_header().into_bytes()));
+        }
+        pairs
     }
 
     /// Parses the headers of an event record, naming the first one missing or malformed.
@@ -68,6 +156,7 @@ impl EventHeaders {
             command_id: found.text(COMMAND_ID)?,
             correlation_id: found.text(CORRELATION_ID)?,
             occurred_at: found.number(OCCURRED_AT, "milliseconds since the Unix epoch")?,
+            cause: found.cause()?,
         })
     }
 }
@@ -82,6 +171,8 @@ pub struct CommandHeaders {
     pub reply_to: Option<String>,
     /// When the issuer stops waiting, milliseconds since the Unix epoch.
     pub deadline: Option<i64>,
+    /// For a saga's command, the event it reacts to.
+    pub cause: Option<Cause>,
 }
 
 impl CommandHeaders {
@@ -93,6 +184,9 @@ impl CommandHeaders {
         }
         if let Some(deadline) = self.deadline {
             pairs.push((DEADLINE, deadline.to_string().into_bytes()));
+        }
+        if let Some(cause) = &self.cause {
+            pairs.push((CAUSE, cause.to_header().into_bytes()));
         }
         pairs
     }
@@ -109,6 +203,7 @@ impl CommandHeaders {
                 None => None,
                 Some(_) => Some(found.number(DEADLINE, "milliseconds since the Unix epoch")?),
             },
+            cause: found.cause()?,
         })
     }
 }
@@ -134,6 +229,12 @@ impl<'a> Found<'a> {
                 value: String::from_utf8_lossy(bytes).into_owned(),
                 expected: "UTF-8 text",
             })
+    }
+
+    fn cause(&self) -> Result<Option<Cause>, HeaderError> {
+        self.optional_text(CAUSE)?
+            .map(|value| Cause::parse(&value))
+            .transpose()
     }
 
     fn text(&self, name: &'static str) -> Result<String, HeaderError> {
@@ -169,6 +270,12 @@ mod tests {
             command_id: "c0ffee00-0000-4000-8000-000000000001".to_owned(),
             correlation_id: "c0ffee00-0000-4000-8000-000000000002".to_owned(),
             occurred_at: 1_790_000_000_123,
+            cause: Some(Cause {
+                topic: "tributary.transfer.events".to_owned(),
+                partition: 3,
+                offset: 41,
+                step: 0,
+            }),
         }
     }
 
@@ -216,9 +323,24 @@ mod tests {
             command_id: "id".to_owned(),
             reply_to: None,
             deadline: Some(5),
+            cause: None,
         };
         let pairs = headers.to_pairs();
         assert_eq!(pairs.len(), 2);
         assert_eq!(CommandHeaders::parse(borrowed(&pairs)), Ok(headers));
+    }
+
+    #[test]
+    fn a_malformed_cause_is_named_with_its_value() {
+        for value in ["t/1/2", "t/x/2/0", "/1/2/0", "t/1/-2/0"] {
+            let pairs = [(CAUSE, Some(value.as_bytes()))];
+            let error = Cause::from_headers(pairs).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "header `cause` has value {value:?}, which is not topic/partition/offset/step"
+                )
+            );
+        }
     }
 }

@@ -191,6 +191,7 @@ pub fn headers_of(event: &GeneratedEvent) -> EventHeaders {
         command_id: event.command_id.clone(),
         correlation_id: event.command_id.clone(),
         occurred_at: event.occurred_at,
+        cause: None,
     }
 }
 

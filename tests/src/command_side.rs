@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -25,6 +27,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tributary_domain::bank::BankCommand;
 use tributary_runtime::{Topology, partition_for_key};
 use tributary_schemas::bank::account::AccountEvent;
+use tributary_schemas::bank::transfer::TransferEvent;
 use tributary_schemas::headers::{CommandHeaders, EventHeaders, REPLY_TO};
 use tributary_schemas::protocol::{CommandEnvelope, CommandReply};
 use tributary_schemas::{Codec, RecordSet};
@@ -123,6 +126,55 @@ pub fn group_progress(pipeline: &TestPipeline, group: &str, topic: &str) -> Stri
             })
             .collect(),
         Err(error) => format!("committed offsets of {group} unavailable: {error}\n"),
+    }
+}
+
+/// The offsets consumer group `group` has committed on the partitions of `topic` (a
+/// partition without a committed offset is left out).
+pub fn committed_offsets(pipeline: &TestPipeline, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let probe = consumer(group, &[]);
+    let mut wanted = TopicPartitionList::new();
+    for partition in pipeline.end_offsets(topic).keys() {
+        wanted.add_partition(topic, *partition);
+    }
+    let committed = probe
+        .committed_offsets(wanted, BROKER_TIMEOUT)
+        .expect("the committed offsets of a group");
+    committed
+        .elements()
+        .iter()
+        .filter_map(|element| match element.offset() {
+            Offset::Offset(offset) => Some((element.partition(), offset)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Deletes consumer group `group`, and its committed offsets with it, as the broker does with
+/// an empty group once its offsets' retention ends. Waits (up to `timeout`) until the group has
+/// no members: a killed member stays until its session ends.
+pub async fn delete_group(group: &str, timeout: Duration) {
+    let admin: AdminClient<DefaultClientContext> = crate::kafka()
+        .admin()
+        .expect("an admin configuration")
+        .create()
+        .expect("an admin client");
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let results = admin
+            .delete_groups(&[group], &AdminOptions::new())
+            .await
+            .expect("the delete request is answered");
+        match results.first() {
+            Some(Ok(_)) => return,
+            Some(Err((_, RDKafkaErrorCode::NonEmptyGroup))) => {}
+            other => panic!("cannot delete group {group}: {other:?}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "group {group} still had members after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -252,6 +304,7 @@ impl CommandSender {
                 command_id: sent.command_id.clone(),
                 reply_to: self.reply_to.clone(),
                 deadline: None,
+                cause: None,
             }
             .to_pairs();
             let headers = pairs.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
@@ -491,6 +544,65 @@ pub fn read_events(pipeline: &TestPipeline, aggregate_type: &str) -> JudgedLog {
         }
     }
     judged
+}
+
+/// The end of each transfer as its valid events say: (status, compensated).
+pub fn transfer_ends(log: &JudgedLog) -> BTreeMap<String, (&'static str, bool)> {
+    let codec = Codec::single_object();
+    let mut ends = BTreeMap::new();
+    for record in &log.valid {
+        let event = TransferEvent::decode(&codec, &record.value).unwrap();
+        let end = match event {
+            TransferEvent::Requested(_) => ("requested", false),
+            TransferEvent::SourceDebited(_) => ("source_debited", false),
+            TransferEvent::Completed(_) => ("completed", false),
+            TransferEvent::Failed(failed) => ("failed", failed.compensated),
+            // A refused step (a redelivery out of order) leaves the transfer where it was.
+            TransferEvent::CommandRefused(_) => continue,
+        };
+        ends.insert(record.aggregate_id.clone(), end);
+    }
+    ends
+}
+
+/// Money movements per transfer on the valid account events: (debits, credits, refunds),
+/// each as (account, amount).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Movements {
+    /// Debits.
+    pub debits: Vec<(String, i64)>,
+    /// Credits.
+    pub credits: Vec<(String, i64)>,
+    /// Refunds.
+    pub refunds: Vec<(String, i64)>,
+}
+
+/// The money movements of each transfer on the valid account events of `log`.
+pub fn movements(log: &JudgedLog) -> HashMap<String, Movements> {
+    let codec = Codec::single_object();
+    let mut by_transfer: HashMap<String, Movements> = HashMap::new();
+    for record in &log.valid {
+        let account = record.aggregate_id.clone();
+        match AccountEvent::decode(&codec, &record.value).unwrap() {
+            AccountEvent::DebitedForTransfer(e) => by_transfer
+                .entry(e.transfer_id)
+                .or_default()
+                .debits
+                .push((account, e.amount)),
+            AccountEvent::CreditedForTransfer(e) => by_transfer
+                .entry(e.transfer_id)
+                .or_default()
+                .credits
+                .push((account, e.amount)),
+            AccountEvent::RefundedForTransfer(e) => by_transfer
+                .entry(e.transfer_id)
+                .or_default()
+                .refunds
+                .push((account, e.amount)),
+            _ => {}
+        }
+    }
+    by_transfer
 }
 
 /// The accounts' tables as the valid account events say they must be, by plain arithmetic;

@@ -235,6 +235,7 @@ async fn confluent_kafka_reads_our_records_with_key_partition_and_headers() {
             command_id: format!("cmd-{i}"),
             correlation_id: "corr".into(),
             occurred_at: 1_790_000_000_000 + i as i64,
+            cause: None,
         };
         let pairs = headers.to_pairs();
         let kafka_headers = pairs.iter().fold(OwnedHeaders::new(), |h, (k, v)| {

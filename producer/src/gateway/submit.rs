@@ -259,6 +259,7 @@ async fn produce(gateway: &Inner, envelope: &CommandEnvelope, value: &[u8]) -> R
         command_id: envelope.command_id.clone(),
         reply_to: envelope.reply_to.clone(),
         deadline: envelope.deadline,
+        cause: None,
     }
     .to_pairs();
     let headers = pairs

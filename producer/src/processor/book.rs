@@ -18,14 +18,18 @@
 //! The snapshot's parked aggregates hold their state from before the event they are parked
 //! behind, so the book re-reads their events from that offset; records of other aggregates
 //! below the snapshot's offset are already in it.
+//!
+//! Each aggregate also remembers the saga steps it has taken ([`StepsTaken`], from the
+//! `cause` header of its valid events), so a saga's command sent again is recognised however
+//! many events ago the first one was decided.
 
 use std::collections::{HashMap, VecDeque};
 
 use tributary_domain::{Aggregate, RecordedDecision, Versioned, decide_recorded, refusal_reason};
-use tributary_projector::plan::{RecentCommand, StoredAggregate};
+use tributary_projector::plan::{RecentCommand, StepsTaken, StoredAggregate};
 use tributary_projector::record::SourceRecord;
 use tributary_projector::snapshot::PartitionSnapshot;
-use tributary_schemas::headers::EventHeaders;
+use tributary_schemas::headers::{Cause, EventHeaders};
 use tributary_schemas::{Codec, DecodeError, RecordSet};
 
 /// What folding one record of the events partition did.
@@ -82,6 +86,14 @@ impl Blocked {
 pub enum Decided {
     /// The command was already handled: its event is at these coordinates.
     Duplicate(RecentCommand),
+    /// A saga's step the aggregate has taken already: its cause is at or before the latest
+    /// cause it took a step for from that partition.
+    StepTaken {
+        /// The aggregate's version.
+        version: u64,
+        /// The position (offset, step) of the latest cause taken from that partition.
+        latest: (i64, u32),
+    },
     /// Accepted without an event: nothing changes.
     Unchanged {
         /// The aggregate's version.
@@ -119,17 +131,24 @@ pub trait Book: Send + Sync {
     /// Folds one record of the events partition, in offset order.
     fn fold(&mut self, codec: &Codec, record: &SourceRecord) -> Folded;
 
-    /// Decides `command` (framed bytes) for aggregate `id`.
+    /// Decides `command` (framed bytes) for aggregate `id`; `cause` is set for a saga's
+    /// step.
     fn decide(
         &self,
         codec: &Codec,
         id: &str,
         command_id: &str,
+        cause: Option<&Cause>,
         command: &[u8],
     ) -> Result<Decided, DecodeError>;
 
     /// The latest command of aggregate `id` with this ID, if its event is in the book.
     fn previous(&self, id: &str, command_id: &str) -> Option<RecentCommand>;
+
+    /// The offset of the earliest record that blocks an aggregate of the book, if any: a
+    /// reader that must not pass a record unread (the saga runner) goes back there after a
+    /// restart.
+    fn earliest_blocked(&self) -> Option<i64>;
 }
 
 /// The aggregates of type `A` of one partition.
@@ -149,6 +168,7 @@ pub struct AggregateBook<A: Aggregate> {
 struct Entry<A> {
     versioned: Versioned<A>,
     recent: VecDeque<RecentCommand>,
+    steps_taken: StepsTaken,
     blocked: Option<Blocked>,
 }
 
@@ -180,6 +200,7 @@ impl<A: Aggregate> AggregateBook<A> {
                 let entry = Entry {
                     versioned: stored.versioned,
                     recent: stored.recent_commands.into(),
+                    steps_taken: stored.steps_taken,
                     blocked: None,
                 };
                 (id, entry)
@@ -286,6 +307,9 @@ impl<A: Aggregate> Book for AggregateBook<A> {
         while entry.recent.len() > keep {
             entry.recent.pop_front();
         }
+        if let Some(cause) = &headers.cause {
+            entry.steps_taken.take(cause);
+        }
         Folded::Valid
     }
 
@@ -294,13 +318,18 @@ impl<A: Aggregate> Book for AggregateBook<A> {
         codec: &Codec,
         id: &str,
         command_id: &str,
+        cause: Option<&Cause>,
         command: &[u8],
     ) -> Result<Decided, DecodeError> {
         if let Some(previous) = self.previous(id, command_id) {
             return Ok(Decided::Duplicate(previous));
         }
-        let command = A::Command::decode(codec, command)?;
         let entry = self.aggregates.get(id).cloned().unwrap_or_default();
+        if let Some(latest) = cause.and_then(|cause| entry.steps_taken.covering(cause)) {
+            let version = entry.versioned.version;
+            return Ok(Decided::StepTaken { version, latest });
+        }
+        let command = A::Command::decode(codec, command)?;
         if let Some(blocked) = &entry.blocked {
             return Ok(Decided::Blocked(self.blocked_refusal(id, blocked)));
         }
@@ -335,6 +364,13 @@ impl<A: Aggregate> Book for AggregateBook<A> {
             .find(|c| c.command_id == command_id)
             .cloned()
     }
+
+    fn earliest_blocked(&self) -> Option<i64> {
+        self.aggregates
+            .values()
+            .filter_map(|entry| entry.blocked.as_ref().map(|blocked| blocked.offset))
+            .min()
+    }
 }
 
 #[cfg(test)]
@@ -362,6 +398,7 @@ mod tests {
             command_id: command_id.to_owned(),
             correlation_id: command_id.to_owned(),
             occurred_at: 1,
+            cause: None,
         };
         SourceRecord {
             topic: "t.account.events".into(),
@@ -440,6 +477,7 @@ mod tests {
                 &codec,
                 "a",
                 "c2",
+                None,
                 &command(Deposit {
                     amount: 5,
                     reference: None,
@@ -452,7 +490,7 @@ mod tests {
         assert_eq!(write.version, 2);
         assert_eq!(write.refusal, None);
         let repeat = book
-            .decide(&codec, "a", "c1", &command(Withdraw { amount: 1 }))
+            .decide(&codec, "a", "c1", None, &command(Withdraw { amount: 1 }))
             .unwrap();
         assert!(matches!(
             repeat,
@@ -470,7 +508,7 @@ mod tests {
         let codec = Codec::single_object();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         let decided = book
-            .decide(&codec, "a", "c2", &command(Withdraw { amount: 1 }))
+            .decide(&codec, "a", "c2", None, &command(Withdraw { amount: 1 }))
             .unwrap();
         let Decided::Write(write) = decided else {
             panic!("expected the refusal as an event, got {decided:?}")
@@ -529,6 +567,7 @@ mod tests {
                 &codec,
                 "a",
                 "c4",
+                None,
                 &command(Deposit {
                     amount: 1,
                     reference: None,
@@ -551,6 +590,7 @@ mod tests {
                 &codec,
                 "b",
                 "c4",
+                None,
                 &command(Deposit {
                     amount: 1,
                     reference: None,
@@ -599,6 +639,7 @@ mod tests {
                 version: 1,
             },
             recent_commands: Vec::new(),
+            steps_taken: StepsTaken::default(),
         };
         // The projector applied both openings, parked "a" at offset 2 and moved on to 4.
         let snapshot = PartitionSnapshot {
@@ -625,8 +666,85 @@ mod tests {
     fn an_undecodable_command_is_an_error_not_a_panic() {
         let book = book();
         let error = book
-            .decide(&Codec::single_object(), "a", "c", b"nope")
+            .decide(&Codec::single_object(), "a", "c", None, b"nope")
             .unwrap_err();
         assert_eq!(error.reason(), "bad_magic");
+    }
+
+    fn cause(offset: i64) -> Cause {
+        Cause {
+            topic: "t.transfer.events".into(),
+            partition: 5,
+            offset,
+            step: 0,
+        }
+    }
+
+    fn caused(mut record: SourceRecord, offset: i64) -> SourceRecord {
+        record
+            .headers
+            .push(("cause".into(), Some(cause(offset).to_header().into_bytes())));
+        record
+    }
+
+    #[test]
+    fn a_saga_step_taken_is_recognised_long_after_its_command_id_is_forgotten() {
+        let mut book = book();
+        let codec = Codec::single_object();
+        book.fold(&codec, &record(0, "a", 1, "c1", opened()));
+        book.fold(
+            &codec,
+            &caused(record(1, "a", 2, "step-40", deposit(5)), 40),
+        );
+        for version in 3..20 {
+            let filler = record(
+                version as i64,
+                "a",
+                version,
+                &format!("f{version}"),
+                deposit(1),
+            );
+            assert_eq!(book.fold(&codec, &filler), Folded::Valid);
+        }
+        let deposit_command = command(Deposit {
+            amount: 5,
+            reference: None,
+        });
+        for (offset, expected) in [(40, true), (12, true), (41, false)] {
+            let decided = book
+                .decide(
+                    &codec,
+                    "a",
+                    "step-again",
+                    Some(&cause(offset)),
+                    &deposit_command,
+                )
+                .unwrap();
+            assert_eq!(
+                matches!(
+                    decided,
+                    Decided::StepTaken {
+                        latest: (40, 0),
+                        ..
+                    }
+                ),
+                expected,
+                "cause at {offset}: {decided:?}"
+            );
+        }
+        let other_partition = Cause {
+            partition: 6,
+            ..cause(12)
+        };
+        let decided = book
+            .decide(
+                &codec,
+                "a",
+                "step-b",
+                Some(&other_partition),
+                &deposit_command,
+            )
+            .unwrap();
+        assert!(matches!(decided, Decided::Write(_)), "{decided:?}");
     }
 }

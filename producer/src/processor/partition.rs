@@ -2,7 +2,9 @@
 //!
 //! On assignment the partition rebuilds its books — the projector's snapshot of each
 //! aggregate type plus the events written after it — and then handles its commands in order:
-//! 1. a command whose ID the book already holds is answered with its first outcome;
+//! 1. a command whose ID the book already holds is answered with its first outcome, and a
+//!    saga's step whose cause the aggregate has taken a step for already is answered as a
+//!    repeat, without a record (see `StepsTaken`);
 //! 2. otherwise the domain decides on the book's state;
 //! 3. the decision is written as one record to the aggregate's events partition (the same
 //!    partition number), carrying the version it must have — a refusal too (the domain's
@@ -31,7 +33,7 @@ use tributary_projector::record::SourceRecord;
 use tributary_projector::snapshot::LoadError;
 use tributary_runtime::clock::unix_millis;
 use tributary_runtime::partition_for_key;
-use tributary_schemas::headers::{EventHeaders, REPLY_TO};
+use tributary_schemas::headers::{Cause, EventHeaders, REPLY_TO};
 use tributary_schemas::protocol::{
     CommandEnvelope, CommandOutcome, CommandReply, EventCoordinates,
 };
@@ -190,9 +192,19 @@ impl PartitionProcessor {
                 answered.push((envelope, handled));
                 continue;
             }
+            let cause = match Cause::from_headers(record.header_pairs()) {
+                Ok(cause) => cause,
+                Err(error) => {
+                    let reason = format!("the command's `cause` header is malformed: {error}");
+                    let handled = refused(&envelope, reason, 0);
+                    answered.push((envelope, handled));
+                    continue;
+                }
+            };
             match self.topics.get(&envelope.aggregate_type).cloned() {
                 Some(topic) => pending.push_back(Pending {
                     envelope,
+                    cause,
                     topic,
                     conflicts: 0,
                 }),
@@ -345,6 +357,7 @@ impl PartitionProcessor {
             &self.shared.codec,
             &envelope.aggregate_id,
             &envelope.command_id,
+            command.cause.as_ref(),
             &envelope.command,
         );
         let answer = |reply, duplicate| {
@@ -361,6 +374,19 @@ impl PartitionProcessor {
             }
             Ok(Decided::Duplicate(previous)) => {
                 answer(self.reply_for(envelope, &command.topic, &previous), true)
+            }
+            Ok(Decided::StepTaken { version, latest }) => {
+                tracing::debug!(
+                    partition = self.partition,
+                    aggregate = envelope.aggregate_id,
+                    command_id = envelope.command_id,
+                    ?latest,
+                    "saga step repeated; it was taken already"
+                );
+                answer(
+                    reply(envelope, CommandOutcome::Accepted, None, None, version),
+                    true,
+                )
             }
             Ok(Decided::Unchanged { version }) => answer(
                 reply(envelope, CommandOutcome::Accepted, None, None, version),
@@ -419,6 +445,7 @@ impl PartitionProcessor {
             command_id: envelope.command_id.clone(),
             correlation_id: envelope.correlation_id.clone(),
             occurred_at: unix_millis(),
+            cause: command.cause.clone(),
         };
         let pairs = headers.to_pairs();
         let kafka_headers = pairs.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
@@ -488,6 +515,8 @@ impl PartitionProcessor {
 /// A command of a batch not answered yet.
 struct Pending {
     envelope: CommandEnvelope,
+    /// For a saga's step, the event it reacts to (the `cause` header).
+    cause: Option<Cause>,
     /// The events topic of its aggregate type.
     topic: String,
     /// Races for a version it has lost so far.

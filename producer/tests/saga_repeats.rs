@@ -1,0 +1,417 @@
+//! A saga runner that handles history again never takes a step twice, and never passes a
+//! record it cannot read for good. Against the real broker, PostgreSQL, processor, saga runner
+//! and projector, with `PROCESSOR_RECENT_COMMANDS=4` (the processor's window of command IDs):
+//! - two transfers end (one completed, one failed and refunded); the saga runner is killed; 40
+//!   refused withdrawals land on every account involved, pushing the steps' command IDs far
+//!   out of the window; the processor is restarted from the projector's snapshot; the saga
+//!   group is deleted (lost offsets: the runner starts again from offset 0) and a new runner
+//!   re-sends every step. Each transfer still moved its money exactly once;
+//! - a record of a transfer that this build cannot read holds the saga group's committed
+//!   offset on its partition while later transfers go on, so that a build that reads it
+//!   handles it after a restart; the restarted runner handles the later transfers again and
+//!   moves no money twice.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use tributary_runtime::partition_for_key;
+use tributary_schemas::bank::account::{
+    AccountCommand, AccountEvent, CloseAccount, Deposit, OpenAccount, Withdraw, Withdrawn,
+};
+use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand};
+use tributary_schemas::protocol::CommandOutcome;
+use tributary_tests::bank_events::{GeneratedEvent, RawRecord, produce};
+use tributary_tests::command_side::{
+    CommandSender, Movements, ReplyCollector, SHORT_SESSION, SentCommand, committed_offsets,
+    delete_group, fold_accounts, movements, projector_binary, read_events, start_producer,
+    transfer_ends,
+};
+use tributary_tests::failures::start_projector;
+use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
+use tributary_tests::process::ServiceProcess;
+use tributary_tests::{producer, unique_name};
+
+const PRODUCER: &str = env!("CARGO_BIN_EXE_producer");
+const PARTITIONS: i32 = 2;
+/// The processor's window of command IDs per aggregate, far below the refusals in between.
+const WINDOW: &str = "4";
+/// Refused withdrawals per account between the transfers and the runner's replay.
+const REFUSALS: usize = 40;
+const READY: Duration = Duration::from_secs(90);
+const WAIT: Duration = Duration::from_secs(180);
+const SAGA_SENT: &str = "tributary_saga_commands_sent_total";
+
+/// The processes and clients of one test.
+struct Bank {
+    pipeline: TestPipeline,
+    replies: ReplyCollector,
+    sender: CommandSender,
+}
+
+impl Bank {
+    async fn create(name: &str) -> Self {
+        let pipeline = TestPipeline::create(name, PARTITIONS).await;
+        let reply_to = unique_name("client");
+        let replies = ReplyCollector::start(&pipeline.topology, &reply_to);
+        let sender = CommandSender::new(&pipeline.topology, Some(&reply_to));
+        Self {
+            pipeline,
+            replies,
+            sender,
+        }
+    }
+
+    fn id(&self, name: &str) -> String {
+        format!("{}-{name}", self.pipeline.prefix)
+    }
+
+    /// Starts `producer <role>` as `instance`, ready.
+    async fn start(&self, role: &str, instance: &str) -> ServiceProcess {
+        let env = [
+            SHORT_SESSION[0],
+            SHORT_SESSION[1],
+            ("PROCESSOR_RECENT_COMMANDS", WINDOW),
+        ];
+        let mut process = start_producer(&self.pipeline, PRODUCER, role, instance, &env);
+        process.wait_ready(READY).await;
+        process
+    }
+
+    /// Sends `commands` and waits for their answers, which must be `expected`.
+    async fn run(&self, commands: &[SentCommand], expected: CommandOutcome) {
+        self.sender.send(commands).await;
+        let ids: Vec<String> = commands.iter().map(|c| c.command_id.clone()).collect();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.replies.answered(&ids) < ids.len() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {} commands answered within {WAIT:?}",
+                self.replies.answered(&ids),
+                ids.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let replies = self.replies.replies();
+        for command in commands {
+            let reply = &replies[&command.command_id][0];
+            assert_eq!(reply.outcome, expected, "{command:?}: {reply:?}");
+        }
+    }
+
+    /// Waits until every transfer of `ids` has a valid completed or failed event.
+    async fn wait_ended(&self, ids: &[&String]) -> BTreeMap<String, (&'static str, bool)> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mut log = read_events(&self.pipeline, "transfer");
+            log.valid
+                .retain(|record| ids.contains(&&record.aggregate_id));
+            let ends = transfer_ends(&log);
+            let ended = ids
+                .iter()
+                .all(|id| matches!(ends.get(id.as_str()), Some(("completed" | "failed", _))));
+            if ended {
+                return ends;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "transfers {ids:?} did not end within {WAIT:?}: {ends:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Waits until the saga group has committed the ends of both events topics and the
+    /// processor group the end of the commands topic, with nothing written for 2 s after: the
+    /// runner's repeats are all answered.
+    async fn wait_settled(&self, saga_ahead_of: &BTreeMap<i32, i64>) {
+        let pipeline = &self.pipeline;
+        let prefix = &pipeline.prefix;
+        let watched = [
+            (
+                format!("{prefix}.saga"),
+                pipeline.topology.events("account"),
+            ),
+            (
+                format!("{prefix}.saga"),
+                pipeline.topology.events("transfer"),
+            ),
+            (format!("{prefix}.processor"), pipeline.topology.commands()),
+        ];
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut quiet_since: Option<(Vec<BTreeMap<i32, i64>>, tokio::time::Instant)> = None;
+        loop {
+            let ends: Vec<BTreeMap<i32, i64>> = watched
+                .iter()
+                .map(|(_, topic)| pipeline.end_offsets(topic))
+                .collect();
+            let caught_up = watched.iter().zip(&ends).all(|((group, topic), end)| {
+                let committed = committed_offsets(pipeline, group, topic);
+                end.iter().all(|(partition, end)| {
+                    let held = saga_ahead_of
+                        .get(partition)
+                        .filter(|_| topic.contains("transfer"));
+                    let wanted = held.copied().unwrap_or(*end);
+                    committed.get(partition).copied().unwrap_or(0) >= wanted
+                })
+            });
+            let now = tokio::time::Instant::now();
+            quiet_since = match quiet_since {
+                Some((seen, since)) if caught_up && seen == ends => {
+                    if now - since >= Duration::from_secs(2) {
+                        return;
+                    }
+                    Some((seen, since))
+                }
+                _ if caught_up => Some((ends, now)),
+                _ => None,
+            };
+            assert!(
+                now < deadline,
+                "the saga runner and processor did not settle within {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+/// Waits until the saga runner `saga` has sent at least `steps` commands.
+async fn wait_for_sent(saga: &ServiceProcess, steps: u32) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while saga.metric(SAGA_SENT).await < f64::from(steps) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the saga runner sent fewer than {steps} steps within {WAIT:?}:\n{}",
+            saga.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn open(owner: &str) -> AccountCommand {
+    OpenAccount {
+        owner_id: owner.into(),
+        currency: "EUR".into(),
+    }
+    .into()
+}
+
+fn deposit(amount: i64) -> AccountCommand {
+    Deposit {
+        amount,
+        reference: None,
+    }
+    .into()
+}
+
+fn transfer(id: &str, source: &str, target: &str, amount: i64) -> SentCommand {
+    let request = RequestTransfer {
+        source_account_id: source.into(),
+        target_account_id: target.into(),
+        amount,
+        currency: "EUR".into(),
+    };
+    SentCommand::new(id, TransferCommand::from(request))
+}
+
+/// What a transfer from `source` to `target` must have moved: a debit and a credit, or, when
+/// `refunded`, a debit and its refund.
+fn expected_movements(source: &str, target: &str, amount: i64, refunded: bool) -> Movements {
+    let source = (source.to_owned(), amount);
+    if refunded {
+        Movements {
+            debits: vec![source.clone()],
+            credits: vec![],
+            refunds: vec![source],
+        }
+    } else {
+        Movements {
+            debits: vec![source],
+            credits: vec![(target.to_owned(), amount)],
+            refunds: vec![],
+        }
+    }
+}
+
+/// The movements of transfer `id` (none when it moved nothing).
+fn moved(by_transfer: &HashMap<String, Movements>, id: &str) -> Movements {
+    by_transfer.get(id).cloned().unwrap_or_default()
+}
+
+/// The balances the valid account events fold to.
+fn balances(bank: &Bank) -> BTreeMap<String, i64> {
+    let (accounts, _) = fold_accounts(&read_events(&bank.pipeline, "account").valid);
+    accounts
+        .into_iter()
+        .map(|(id, row)| (id, row.balance))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_that_handles_history_again_takes_no_step_twice() {
+    let projector_path = projector_binary(PRODUCER);
+    let bank = Bank::create("saga-repeats").await;
+    let pipeline = &bank.pipeline;
+    let pool = pipeline.pool().await;
+    let mut projector = start_projector(pipeline, &projector_path, &[]);
+    projector.wait_ready(READY).await;
+    let mut processor = bank.start("processor", "processor-0").await;
+    let mut saga = bank.start("saga", "saga-0").await;
+
+    let (a, b, closed) = (bank.id("acc-a"), bank.id("acc-b"), bank.id("acc-closed"));
+    let setup = [
+        SentCommand::new(&a, open("ann")),
+        SentCommand::new(&a, deposit(1_000)),
+        SentCommand::new(&b, open("bob")),
+        SentCommand::new(&closed, open("cy")),
+        SentCommand::new(&closed, AccountCommand::from(CloseAccount {})),
+    ];
+    bank.run(&setup, CommandOutcome::Accepted).await;
+    let (completes, refunded) = (bank.id("t-completes"), bank.id("t-refunded"));
+    let transfers = [
+        transfer(&completes, &a, &b, 100),
+        transfer(&refunded, &a, &closed, 50),
+    ];
+    bank.run(&transfers, CommandOutcome::Accepted).await;
+    let ends = bank.wait_ended(&[&completes, &refunded]).await;
+    assert_eq!(ends[&completes], ("completed", false));
+    assert_eq!(ends[&refunded], ("failed", true));
+    saga.kill();
+
+    // Every account involved gets far more events than the processor remembers commands.
+    let refusals: Vec<SentCommand> = [&a, &b, &closed]
+        .into_iter()
+        .flat_map(|id| {
+            (0..REFUSALS)
+                .map(|_| SentCommand::new(id, AccountCommand::from(Withdraw { amount: 1 << 40 })))
+        })
+        .collect();
+    bank.run(&refusals, CommandOutcome::Rejected).await;
+    // The processor's next books come from the projector's snapshot, past every step.
+    let topic = pipeline.topology.events("account");
+    let ends_now = pipeline.end_offsets(&topic);
+    wait_for_catch_up(&pool, "bank", &topic, &ends_now, WAIT).await;
+    processor.kill();
+    let mut processor = bank.start("processor", "processor-1").await;
+
+    // Lost offsets: the next runner handles both events topics again from offset 0.
+    delete_group(&format!("{}.saga", pipeline.prefix), WAIT).await;
+    let mut saga = bank.start("saga", "saga-1").await;
+    // Both transfers' steps again: 4 of the completed one, 5 of the refunded one.
+    wait_for_sent(&saga, 9).await;
+    bank.wait_settled(&BTreeMap::new()).await;
+
+    let by_transfer = movements(&read_events(pipeline, "account"));
+    assert_eq!(
+        moved(&by_transfer, &completes),
+        expected_movements(&a, &b, 100, false),
+        "money moved by {completes}"
+    );
+    assert_eq!(
+        moved(&by_transfer, &refunded),
+        expected_movements(&a, &closed, 50, true),
+        "money moved by {refunded}"
+    );
+    let balances = balances(&bank);
+    assert_eq!(balances[&a], 900, "{balances:?}");
+    assert_eq!(balances[&b], 100, "{balances:?}");
+    assert_eq!(balances[&closed], 0, "{balances:?}");
+    let ends = transfer_ends(&read_events(pipeline, "transfer"));
+    assert_eq!(ends[&completes], ("completed", false));
+    assert_eq!(ends[&refunded], ("failed", true));
+
+    for process in [&mut saga, &mut processor, &mut projector] {
+        process.kill();
+    }
+    pipeline.drop_schema(&pool).await;
+}
+
+/// An ID of the form `{base}-{n}` whose key places it on `partition`.
+fn id_on_partition(base: &str, partition: i32) -> String {
+    (0..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|id| partition_for_key(id.as_bytes(), PARTITIONS) == partition)
+        .unwrap()
+}
+
+/// A single-object frame whose schema fingerprint no build of this contract has.
+fn unknown_fingerprint() -> Vec<u8> {
+    let mut value = vec![0xC3, 0x01];
+    value.extend_from_slice(&0x0123_4567_89AB_CDEF_u64.to_le_bytes());
+    value.extend_from_slice(b"\x02\x04a newer event");
+    value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_runner_cannot_read_holds_its_offset_and_the_rest_goes_on() {
+    let bank = Bank::create("saga-hold").await;
+    let pipeline = &bank.pipeline;
+    let pool = pipeline.pool().await;
+    let _processor = bank.start("processor", "processor-0").await;
+    let mut saga = bank.start("saga", "saga-0").await;
+    let (a, b) = (bank.id("acc-a"), bank.id("acc-b"));
+    let setup = [
+        SentCommand::new(&a, open("ann")),
+        SentCommand::new(&a, deposit(1_000)),
+        SentCommand::new(&b, open("bob")),
+    ];
+    bank.run(&setup, CommandOutcome::Accepted).await;
+
+    // A transfer requested by a newer build: its first event is in a schema this one lacks.
+    let newer = id_on_partition(&bank.id("t-newer"), 0);
+    let mut record = RawRecord::of(&GeneratedEvent {
+        aggregate_id: newer.clone(),
+        version: 1,
+        event: AccountEvent::Withdrawn(Withdrawn { amount: 1 }),
+        command_id: unique_name("newer"),
+        occurred_at: 1,
+    });
+    record.value = Some(unknown_fingerprint());
+    let transfer_topic = pipeline.topology.events("transfer");
+    let placed = produce(&producer(&[]), &transfer_topic, &[record]).await;
+    assert_eq!(
+        placed[0].0, 0,
+        "the newer transfer's record is on partition 0"
+    );
+    let held_at = placed[0].1;
+
+    // Later transfers on the same partition go on.
+    let later = id_on_partition(&bank.id("t-later"), 0);
+    bank.run(&[transfer(&later, &a, &b, 100)], CommandOutcome::Accepted)
+        .await;
+    let ends = bank.wait_ended(&[&later]).await;
+    assert_eq!(ends[&later], ("completed", false));
+    let held = BTreeMap::from([(0, held_at)]);
+    bank.wait_settled(&held).await;
+    let committed = committed_offsets(
+        pipeline,
+        &format!("{}.saga", pipeline.prefix),
+        &transfer_topic,
+    );
+    assert_eq!(
+        committed.get(&0).copied(),
+        Some(held_at),
+        "the saga group must not commit past the record it cannot read (offset {held_at}); \
+         the transfer partition ends at {:?}",
+        pipeline.end_offsets(&transfer_topic)
+    );
+
+    // A restarted runner reads from that record again: the later transfer's steps are repeats.
+    saga.kill();
+    let mut saga = bank.start("saga", "saga-1").await;
+    // The later transfer's debit and credit, caused by its own events after the held record.
+    wait_for_sent(&saga, 2).await;
+    bank.wait_settled(&held).await;
+    let by_transfer = movements(&read_events(pipeline, "account"));
+    assert_eq!(
+        moved(&by_transfer, &later),
+        expected_movements(&a, &b, 100, false),
+        "money moved by {later}"
+    );
+    let balances = balances(&bank);
+    assert_eq!((balances[&a], balances[&b]), (900, 100), "{balances:?}");
+    saga.kill();
+    pipeline.drop_schema(&pool).await;
+}
