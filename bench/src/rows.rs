@@ -472,12 +472,14 @@ mod tests {
             Cell::Int(1),
             r#"{"balance":5}"#.into(),
             "[]".into(),
+            r#"{"t.transfer.events/0":[4,0]}"#.into(),
             "t".into(),
             Cell::Int(0),
             Cell::Int(9),
         ]);
         let json = rows.json(4).unwrap();
         assert_eq!(json[0]["state"]["balance"], 5);
+        assert_eq!(json[0]["steps_taken"]["t.transfer.events/0"][0], 4);
         assert_eq!(json[0]["source_offset"], 9);
     }
 }
