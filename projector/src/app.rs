@@ -71,6 +71,7 @@ pub async fn run_projection(
     let codec = Codec::single_object();
     let (markers, marker_task) = Markers::start(
         producer.clone(),
+        pool.clone(),
         codec.clone(),
         &config.projection,
         &topology.markers(),

@@ -6,35 +6,43 @@
 //! the latest committed offset — and at once when a partition goes idle or is revoked, so the
 //! last word on a partition is always its final offset. A marker is a hint that lags the
 //! database, never leads it: it is published only after the commit it reports.
+//!
+//! Markers of one key never go back. Each carries the epoch of the claim it was committed
+//! under, and everything here is keyed by the claim ([`ClaimedPartition`]): an update of an
+//! older claim never overwrites or forgets a newer one's in the same process. Before
+//! publishing, the publisher checks in `projector_offsets` that the claim is still the
+//! partition's; a worker that lost its claim (frozen past its session, then woken) therefore
+//! publishes nothing more, and readers order markers by (epoch, next_offset)
+//! ([`ProjectionMarker::supersedes`]) for the instant between that check and the broker's
+//! acknowledgement.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tributary_schemas::Codec;
 use tributary_schemas::protocol::ProjectionMarker;
 
 use crate::metrics::ProjectorMetrics;
+use crate::store::ClaimedPartition;
 
 /// What a worker tells the publisher.
 #[derive(Debug)]
 enum Update {
     Committed {
-        topic: String,
-        partition: i32,
+        claimed: ClaimedPartition,
         next_offset: i64,
         committed_at: i64,
     },
     Flush {
-        topic: String,
-        partition: i32,
+        claimed: ClaimedPartition,
         done: Option<oneshot::Sender<()>>,
     },
     Forget {
-        topic: String,
-        partition: i32,
+        claimed: ClaimedPartition,
     },
 }
 
@@ -45,9 +53,10 @@ pub struct Markers {
 }
 
 impl Markers {
-    /// Starts the publisher for `projection` on `markers_topic`.
+    /// Starts the publisher for `projection` on `markers_topic`; `pool` holds the claims.
     pub fn start(
         producer: FutureProducer,
+        pool: PgPool,
         codec: Codec,
         projection: &str,
         markers_topic: &str,
@@ -57,6 +66,7 @@ impl Markers {
         let (updates, receiver) = mpsc::unbounded_channel();
         let publisher = Publisher {
             producer,
+            pool,
             codec,
             projection: projection.to_owned(),
             topic: markers_topic.to_owned(),
@@ -68,41 +78,38 @@ impl Markers {
         (Self { updates }, task)
     }
 
-    /// A batch of `topic`/`partition` committed up to `next_offset`.
-    pub fn committed(&self, topic: &str, partition: i32, next_offset: i64, committed_at: i64) {
+    /// A batch of the claimed partition committed up to `next_offset`.
+    pub fn committed(&self, claimed: &ClaimedPartition, next_offset: i64, committed_at: i64) {
         let _ = self.updates.send(Update::Committed {
-            topic: topic.to_owned(),
-            partition,
+            claimed: claimed.clone(),
             next_offset,
             committed_at,
         });
     }
 
     /// Publishes the partition's latest marker now (the partition went idle).
-    pub fn flush(&self, topic: &str, partition: i32) {
+    pub fn flush(&self, claimed: &ClaimedPartition) {
         let _ = self.updates.send(Update::Flush {
-            topic: topic.to_owned(),
-            partition,
+            claimed: claimed.clone(),
             done: None,
         });
     }
 
-    /// Drops what is known of the partition without publishing it: the partition was claimed
-    /// by another worker, whose markers are the newer truth.
-    pub fn forget(&self, topic: &str, partition: i32) {
+    /// Drops what this claim knows of the partition without publishing it: another worker
+    /// claimed the partition, and its markers are the newer truth. A newer claim's state in
+    /// this process is kept.
+    pub fn forget(&self, claimed: &ClaimedPartition) {
         let _ = self.updates.send(Update::Forget {
-            topic: topic.to_owned(),
-            partition,
+            claimed: claimed.clone(),
         });
     }
 
     /// Publishes the partition's latest marker now and waits until the broker has it (the
     /// partition is being revoked or the process is stopping).
-    pub async fn flush_and_wait(&self, topic: &str, partition: i32) {
+    pub async fn flush_and_wait(&self, claimed: &ClaimedPartition) {
         let (done, acknowledged) = oneshot::channel();
         let sent = self.updates.send(Update::Flush {
-            topic: topic.to_owned(),
-            partition,
+            claimed: claimed.clone(),
             done: Some(done),
         });
         if sent.is_ok() {
@@ -111,8 +118,9 @@ impl Markers {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PartitionMarker {
+    epoch: i64,
     next_offset: i64,
     committed_at: i64,
     published: Option<i64>,
@@ -121,6 +129,7 @@ struct PartitionMarker {
 
 struct Publisher {
     producer: FutureProducer,
+    pool: PgPool,
     codec: Codec,
     projection: String,
     topic: String,
@@ -136,16 +145,20 @@ impl Publisher {
         loop {
             tokio::select! {
                 update = updates.recv() => match update {
-                    Some(Update::Committed { topic, partition, next_offset, committed_at }) => {
-                        let entry = self.partitions.entry((topic, partition)).or_default();
-                        entry.next_offset = next_offset;
-                        entry.committed_at = committed_at;
+                    Some(Update::Committed { claimed, next_offset, committed_at }) => {
+                        self.committed(claimed, next_offset, committed_at);
                     }
-                    Some(Update::Forget { topic, partition }) => {
-                        self.partitions.remove(&(topic, partition));
+                    Some(Update::Forget { claimed }) => {
+                        let key = (claimed.topic, claimed.partition);
+                        if self.partitions.get(&key).is_some_and(|m| m.epoch == claimed.epoch) {
+                            self.partitions.remove(&key);
+                        }
                     }
-                    Some(Update::Flush { topic, partition, done }) => {
-                        self.publish((topic, partition), true).await;
+                    Some(Update::Flush { claimed, done }) => {
+                        let key = (claimed.topic, claimed.partition);
+                        if self.partitions.get(&key).is_some_and(|m| m.epoch == claimed.epoch) {
+                            self.publish(key, true).await;
+                        }
                         if let Some(done) = done {
                             let _ = done.send(());
                         }
@@ -159,6 +172,31 @@ impl Publisher {
         for key in keys {
             self.publish(key, false).await;
         }
+    }
+
+    /// Notes a commit, unless a newer claim on the partition is known here already.
+    fn committed(&mut self, claimed: ClaimedPartition, next_offset: i64, committed_at: i64) {
+        let key = (claimed.topic, claimed.partition);
+        if self
+            .partitions
+            .get(&key)
+            .is_some_and(|known| known.epoch > claimed.epoch)
+        {
+            return;
+        }
+        let entry = self.partitions.entry(key).or_insert(PartitionMarker {
+            epoch: claimed.epoch,
+            next_offset,
+            committed_at,
+            published: None,
+            last_publish: None,
+        });
+        if entry.epoch < claimed.epoch {
+            entry.published = None;
+        }
+        entry.epoch = claimed.epoch;
+        entry.next_offset = next_offset;
+        entry.committed_at = committed_at;
     }
 
     async fn publish_due(&mut self) {
@@ -192,7 +230,26 @@ impl Publisher {
             partition: key.1,
             next_offset: entry.next_offset,
             committed_at: entry.committed_at,
+            epoch: entry.epoch,
         };
+        match crate::store::holder(&self.pool, &self.projection, &key.0, key.1).await {
+            Ok(Some(holder)) if holder.epoch == marker.epoch => {}
+            Ok(_) => {
+                tracing::info!(
+                    topic = key.0,
+                    partition = key.1,
+                    epoch = marker.epoch,
+                    "marker withheld: the partition was claimed by another worker since"
+                );
+                self.partitions.remove(&key);
+                return;
+            }
+            Err(error) => {
+                self.metrics
+                    .transient_failure("marker", &error.to_string(), self.interval);
+                return;
+            }
+        }
         let value = match self.codec.encode(&marker) {
             Ok(value) => value,
             Err(error) => {

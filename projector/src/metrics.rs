@@ -12,6 +12,8 @@ use prometheus::{
 };
 use tributary_runtime::metrics::register;
 
+use crate::store::ClaimedPartition;
+
 /// The name of every metric the projector exports.
 pub const METRIC_NAMES: &[&str] = &[
     "tributary_projector_events_applied_total",
@@ -52,6 +54,8 @@ pub struct ProjectorMetrics {
     transient_failures: IntCounterVec,
     /// Per partition: (high watermark, committed offset), for the offset lag.
     positions: Mutex<HashMap<(String, i32), (i64, i64)>>,
+    /// The epoch of this instance's latest claim on each partition it holds.
+    claims: Mutex<HashMap<(String, i32), i64>>,
 }
 
 impl std::fmt::Debug for ProjectorMetrics {
@@ -207,6 +211,7 @@ impl ProjectorMetrics {
                 &["projection", "stage"],
             ),
             positions: Mutex::new(HashMap::new()),
+            claims: Mutex::new(HashMap::new()),
             registry: r,
             projection: projection.to_owned(),
         }
@@ -250,9 +255,29 @@ impl ProjectorMetrics {
             .set(commit.age.as_secs_f64());
     }
 
-    /// The partition is no longer this instance's: its per-partition series are removed, so
-    /// that dashboards show the new owner's values rather than this instance's last ones.
-    pub fn partition_released(&self, topic: &str, partition: i32) {
+    /// A worker of this instance claimed the partition: its series are that claim's until
+    /// it is released.
+    pub fn partition_claimed(&self, claimed: &ClaimedPartition) {
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        let epoch = claims
+            .entry((claimed.topic.clone(), claimed.partition))
+            .or_insert(claimed.epoch);
+        *epoch = (*epoch).max(claimed.epoch);
+    }
+
+    /// The claim is no longer this instance's: the partition's series are removed, so that
+    /// dashboards show the new owner's values rather than this instance's last ones — unless
+    /// a newer claim of this instance holds the partition now, whose series stay.
+    pub fn partition_released(&self, claimed: &ClaimedPartition) {
+        let (topic, partition) = (claimed.topic.as_str(), claimed.partition);
+        {
+            let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+            let key = (topic.to_owned(), partition);
+            if claims.get(&key).is_some_and(|&epoch| epoch > claimed.epoch) {
+                return;
+            }
+            claims.remove(&key);
+        }
         let partition_label = partition.to_string();
         let labels = [self.projection.as_str(), topic, partition_label.as_str()];
         let _ = self.lag_offsets.remove_label_values(&labels);
@@ -465,8 +490,40 @@ mod tests {
             3,
             "committed offset, lag in offsets and in seconds"
         );
-        metrics.partition_released("t", 3);
+        metrics.partition_released(&claim(1));
         assert_eq!(partition_series(), 0);
+    }
+
+    fn claim(epoch: i64) -> ClaimedPartition {
+        ClaimedPartition {
+            topic: "t".into(),
+            partition: 3,
+            epoch,
+        }
+    }
+
+    #[test]
+    fn an_older_claim_released_late_leaves_the_newer_claims_series() {
+        let metrics = ProjectorMetrics::new("p");
+        metrics.partition_claimed(&claim(1));
+        metrics.partition_claimed(&claim(2));
+        committed(&metrics, 10, 1);
+        metrics.partition_released(&claim(1));
+        assert_eq!(
+            metrics
+                .committed_offset
+                .with_label_values(&["p", "t", "3"])
+                .get(),
+            10,
+            "the newer claim's committed offset"
+        );
+        metrics.partition_released(&claim(2));
+        assert!(
+            metrics
+                .committed_offset
+                .remove_label_values(&["p", "t", "3"])
+                .is_err()
+        );
     }
 
     #[test]

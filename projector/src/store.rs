@@ -57,6 +57,19 @@ pub struct Holder {
     pub next_offset: i64,
 }
 
+/// A source partition as one claim on it holds it: what a worker's markers and metrics are
+/// keyed by, so that an older claim's worker never touches a newer one's state in the same
+/// process.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClaimedPartition {
+    /// Source topic.
+    pub topic: String,
+    /// Source partition.
+    pub partition: i32,
+    /// The claim's epoch: a later claim on the partition has a higher one.
+    pub epoch: i64,
+}
+
 /// Claims `topic`/`partition` for `owner`: creates the row at offset 0 the first time, bumps
 /// the epoch otherwise. Any batch of an earlier claim can no longer commit.
 pub async fn claim(

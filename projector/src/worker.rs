@@ -28,7 +28,7 @@ use crate::plan::{self, Plan};
 use crate::read_model::ReadModel;
 use crate::record::SourceRecord;
 use crate::snapshot::{self, LoadError};
-use crate::store::{self, Claim};
+use crate::store::{self, Claim, ClaimedPartition};
 
 /// What every worker of a process shares.
 #[derive(Debug)]
@@ -146,6 +146,8 @@ impl<R: ReadModel> Worker<R> {
             epoch = self.setup.claim.epoch,
             "partition claimed"
         );
+        let claimed = self.claimed();
+        self.shared.metrics.partition_claimed(&claimed);
         loop {
             let (records, stopping) = self.collect().await;
             if !records.is_empty() {
@@ -154,22 +156,22 @@ impl<R: ReadModel> Worker<R> {
                     BatchEnd::Abandoned => break,
                     BatchEnd::Fenced => {
                         // The new owner's markers are the truth now; ours would be older.
-                        self.shared.markers.forget(&topic, partition);
-                        self.shared.metrics.partition_released(&topic, partition);
+                        self.shared.markers.forget(&claimed);
+                        self.shared.metrics.partition_released(&claimed);
                         tracing::info!(topic, partition, "partition lost to another worker");
                         return;
                     }
                 }
                 if self.setup.records.is_empty() {
-                    self.shared.markers.flush(&topic, partition);
+                    self.shared.markers.flush(&claimed);
                 }
             }
             if stopping {
                 break;
             }
         }
-        self.shared.markers.flush_and_wait(&topic, partition).await;
-        self.shared.metrics.partition_released(&topic, partition);
+        self.shared.markers.flush_and_wait(&claimed).await;
+        self.shared.metrics.partition_released(&claimed);
         tracing::info!(
             topic,
             partition,
@@ -402,6 +404,15 @@ impl<R: ReadModel> Worker<R> {
         );
     }
 
+    /// The partition as this worker's claim holds it.
+    fn claimed(&self) -> ClaimedPartition {
+        ClaimedPartition {
+            topic: self.setup.topic.clone(),
+            partition: self.setup.partition,
+            epoch: self.setup.claim.epoch,
+        }
+    }
+
     fn report(
         &self,
         records: &[SourceRecord],
@@ -445,6 +456,6 @@ impl<R: ReadModel> Worker<R> {
             .commit(topic, self.setup.partition, next_offset);
         shared
             .markers
-            .committed(topic, self.setup.partition, next_offset, now_ms);
+            .committed(&self.claimed(), next_offset, now_ms);
     }
 }

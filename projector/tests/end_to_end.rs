@@ -10,35 +10,31 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
-use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use tributary_schemas::Codec;
 use tributary_schemas::protocol::ProjectionMarker;
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, assert_tables_match, produce};
-use tributary_tests::pipeline::{TestPipeline, committed, wait_for_catch_up};
-use tributary_tests::{BROKER_TIMEOUT, consumer, producer, unique_name, wait_until};
+use tributary_tests::pipeline::{
+    TestPipeline, assert_markers_monotonic, committed, read_markers, wait_for_catch_up,
+};
+use tributary_tests::{BROKER_TIMEOUT, consumer, producer, wait_until};
 
 const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
 
-/// The latest marker per key on the pipeline's markers topic.
+/// The latest marker per key on the pipeline's markers topic, once there are `wanted` keys;
+/// every key's markers never went back.
 fn latest_markers(pipeline: &TestPipeline, wanted: usize) -> BTreeMap<String, ProjectionMarker> {
-    let reader = consumer(&unique_name("markers"), &[]);
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(&pipeline.topology.markers(), 0, Offset::Beginning)
-        .unwrap();
-    reader.assign(&assignment).unwrap();
-    let mut latest = BTreeMap::new();
-    let codec = Codec::single_object();
-    wait_until(BROKER_TIMEOUT, "a marker for every partition", || {
-        while let Some(message) = reader.poll(Duration::from_millis(200)) {
-            let message = message.unwrap();
-            let marker: ProjectionMarker = codec.decode_record(message.payload().unwrap()).unwrap();
-            latest.insert(marker.key(), marker);
-        }
-        latest.len() >= wanted
+    let distinct = |markers: &[ProjectionMarker]| {
+        markers
+            .iter()
+            .map(ProjectionMarker::key)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    let markers = read_markers(pipeline, "a marker for every partition", |read| {
+        distinct(read) >= wanted
     });
-    latest
+    assert_markers_monotonic(&markers);
+    markers.into_iter().map(|m| (m.key(), m)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

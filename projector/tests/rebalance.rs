@@ -19,7 +19,9 @@ use tributary_tests::bank_events::{AccountWorkload, RawRecord, assert_tables_mat
 use tributary_tests::failures::{
     ChunkedProduction, OffsetRow, OffsetWatch, assert_offsets_at_ends, offset_rows, start_projector,
 };
-use tributary_tests::pipeline::{TestPipeline, committed, wait_for_catch_up};
+use tributary_tests::pipeline::{
+    TestPipeline, assert_markers_monotonic, committed, read_markers, wait_for_catch_up,
+};
 use tributary_tests::process::ServiceProcess;
 
 const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
@@ -292,7 +294,15 @@ async fn a_worker_paused_past_its_session_timeout_cannot_commit_its_stale_batch(
     assert_tables_match(&pool, &workload).await;
     assert_offsets_at_ends(&pool, PROJECTION, &topic, &ends).await;
 
+    // Markers, including a's after it woke up and lost its partitions, never went back.
     stop_gracefully(&mut a, "a").await;
     stop_gracefully(&mut b, "b").await;
+    let markers = read_markers(&pipeline, "the final marker of every partition", |read| {
+        ends.iter().all(|(partition, end)| {
+            read.iter()
+                .any(|m| m.partition == *partition && m.next_offset == *end)
+        })
+    });
+    assert_markers_monotonic(&markers);
     pipeline.drop_schema(&pool).await;
 }

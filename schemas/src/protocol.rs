@@ -90,9 +90,20 @@ pub struct ProjectionMarker {
     pub next_offset: i64,
     /// Commit time, in milliseconds since the Unix epoch.
     pub committed_at: i64,
+    /// Epoch of the claim under which the offset was committed; 0 in markers of builds that
+    /// did not publish it.
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 impl ProjectionMarker {
+    /// Whether this marker is newer than `other` of the same key: markers are ordered by
+    /// (epoch, next_offset), so a reader that keeps the newest never goes back, even when a
+    /// worker that lost its claim published late.
+    pub fn supersedes(&self, other: &ProjectionMarker) -> bool {
+        (self.epoch, self.next_offset) > (other.epoch, other.next_offset)
+    }
+
     /// The record key on the compacted markers topic: `projection/topic/partition`.
     pub fn key(&self) -> String {
         format!("{}/{}/{}", self.projection, self.topic, self.partition)

@@ -225,6 +225,7 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
             partition: 0,
             next_offset: 100,
             committed_at: 5,
+            epoch: 3,
         }),
     ];
     names.sort_unstable();

@@ -5,10 +5,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
 use sqlx::postgres::PgPool;
 use tributary_runtime::Topology;
 use tributary_runtime::kafka::admin;
 use tributary_runtime::kafka::offsets::end_offsets;
+use tributary_schemas::Codec;
+use tributary_schemas::protocol::ProjectionMarker;
 
 use crate::process::ServiceProcess;
 use crate::{BROKER_TIMEOUT, consumer, database_url, kafka, unique_name};
@@ -188,5 +193,62 @@ pub async fn wait_for_catch_up(
             behind.join(", ")
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every marker on the pipeline's markers topic in the order written, read until `done` holds
+/// for what was read (failing after the broker timeout with `what`), then until the topic has
+/// been quiet for half a second.
+pub fn read_markers(
+    pipeline: &TestPipeline,
+    what: &str,
+    done: impl Fn(&[ProjectionMarker]) -> bool,
+) -> Vec<ProjectionMarker> {
+    let reader = consumer(&unique_name("markers"), &[]);
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(&pipeline.topology.markers(), 0, Offset::Beginning)
+        .expect("a valid assignment");
+    reader
+        .assign(&assignment)
+        .expect("assign the markers topic");
+    let codec = Codec::single_object();
+    let mut markers = Vec::new();
+    let read = |timeout: Duration, markers: &mut Vec<ProjectionMarker>| -> bool {
+        let mut any = false;
+        while let Some(message) = reader.poll(timeout) {
+            let message = message.expect("reading the markers");
+            let payload = message.payload().expect("markers have values");
+            markers.push(codec.decode_record(payload).expect("markers decode"));
+            any = true;
+        }
+        any
+    };
+    crate::wait_until(BROKER_TIMEOUT, what, || {
+        read(Duration::from_millis(200), &mut markers);
+        done(&markers)
+    });
+    while read(Duration::from_millis(500), &mut markers) {}
+    markers
+}
+
+/// Fails unless the markers of every key, in the order written, never go back: neither in
+/// next offset nor in (epoch, next offset).
+pub fn assert_markers_monotonic(markers: &[ProjectionMarker]) {
+    let mut by_key: BTreeMap<String, Vec<&ProjectionMarker>> = BTreeMap::new();
+    for marker in markers {
+        by_key.entry(marker.key()).or_default().push(marker);
+    }
+    for (key, written) in by_key {
+        for pair in written.windows(2) {
+            assert!(
+                !pair[0].supersedes(pair[1]) && pair[1].next_offset >= pair[0].next_offset,
+                "markers of {key} went back: {:?}",
+                written
+                    .iter()
+                    .map(|m| (m.epoch, m.next_offset))
+                    .collect::<Vec<_>>()
+            );
+        }
     }
 }
