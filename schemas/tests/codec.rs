@@ -141,6 +141,10 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
             old_email: s("a@b.c"),
             new_email: s("d@e.f"),
         }),
+        round_trip(UserEmailRefused {
+            email: s("a@b.c"),
+            reason: s("user u is already registered with e-mail address d@e.f"),
+        }),
         round_trip(RegisterUser {
             email: s("a@b.c"),
             display_name: s("Ada"),

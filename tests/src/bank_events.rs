@@ -209,20 +209,46 @@ pub struct RawRecord {
 impl RawRecord {
     /// The record the command side writes for `event`.
     pub fn of(event: &GeneratedEvent) -> Self {
+        Self::event(&event.aggregate_id, &event.event, headers_of(event))
+    }
+
+    /// The record the command side writes for `event`, of any aggregate type, with `headers`.
+    pub fn event(aggregate_id: &str, event: &impl RecordSet, headers: EventHeaders) -> Self {
         Self {
-            key: Some(event.aggregate_id.as_bytes().to_vec()),
+            key: Some(aggregate_id.as_bytes().to_vec()),
             value: Some(
                 event
-                    .event
                     .encode(&Codec::single_object())
                     .expect("generated events encode"),
             ),
-            headers: headers_of(event)
+            headers: headers
                 .to_pairs()
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect(),
         }
+    }
+
+    /// The record of `event` at `version` of `aggregate_id`, decided at `occurred_at`
+    /// (milliseconds since the Unix epoch), as the command side writes it for a command of
+    /// its own.
+    pub fn at_version(
+        aggregate_id: &str,
+        version: u64,
+        occurred_at: i64,
+        event: &impl RecordSet,
+    ) -> Self {
+        let command_id = uuid::Uuid::new_v4().to_string();
+        let headers = EventHeaders {
+            event_id: uuid::Uuid::now_v7().to_string(),
+            event_type: event.full_name().to_owned(),
+            aggregate_version: version,
+            command_id: command_id.clone(),
+            correlation_id: command_id,
+            occurred_at,
+            cause: None,
+        };
+        Self::event(aggregate_id, event, headers)
     }
 }
 

@@ -198,13 +198,25 @@ fn react_to_claim(claimed: &EmailClaimed, version: u64) -> SagaStep<BankCommand>
     }
 }
 
-/// The user saga's last step of a change of address: give the old address up.
+/// The user saga's last step of a change of address: give the old address up; and the step
+/// after the user refused the address it had claimed: give that one up.
 fn react_to_user(user_id: &str, version: u64, event: &UserEvent) -> Option<SagaStep<BankCommand>> {
     match event {
         UserEvent::EmailChanged(changed) => Some(step(
             user_id,
             &format!("release:{}@{version}", changed.old_email),
             &changed.old_email,
+            BankCommand::EmailClaim(
+                ReleaseEmail {
+                    user_id: user_id.to_owned(),
+                }
+                .into(),
+            ),
+        )),
+        UserEvent::EmailRefused(refused) => Some(step(
+            user_id,
+            &format!("release-refused:{}@{version}", refused.email),
+            &refused.email,
             BankCommand::EmailClaim(
                 ReleaseEmail {
                     user_id: user_id.to_owned(),
@@ -226,7 +238,7 @@ mod tests {
     use tributary_schemas::bank::transfer::{
         TransferCompleted, TransferFailed, TransferRequested, TransferSourceDebited,
     };
-    use tributary_schemas::bank::user::{UserEmailChanged, UserRegistered};
+    use tributary_schemas::bank::user::{UserEmailChanged, UserEmailRefused, UserRegistered};
 
     use super::*;
 
@@ -456,6 +468,26 @@ mod tests {
                 "u-1",
                 "release:ann@old.example@1",
                 "ann@old.example",
+                BankCommand::EmailClaim(command.into())
+            )
+        );
+    }
+
+    #[test]
+    fn an_address_the_user_refused_is_released() {
+        let event = user(UserEmailRefused {
+            email: "ann@example.org".into(),
+            reason: "user u-1 is already registered with e-mail address ann@old.example".into(),
+        });
+        let command = ReleaseEmail {
+            user_id: "u-1".into(),
+        };
+        assert_eq!(
+            react("u-1", event),
+            expect_step(
+                "u-1",
+                "release-refused:ann@example.org@1",
+                "ann@example.org",
                 BankCommand::EmailClaim(command.into())
             )
         );

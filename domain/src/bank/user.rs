@@ -3,11 +3,14 @@
 //!
 //! The user never checks whether an address is free: the claim aggregate already decided that
 //! under a single writer. So the user's rules are only about its own life — it is registered
-//! once, and a repeated saga step (the same address again) changes nothing.
+//! once, and a repeated saga step (the same address again) changes nothing. A step it refuses
+//! is recorded as `UserEmailRefused`, naming the address, so that the saga releases the claim
+//! the user won and the address does not stay taken by nobody.
 
 use serde::{Deserialize, Serialize};
 use tributary_schemas::bank::user::{
-    ChangeUserEmail, RegisterUser, UserCommand, UserEmailChanged, UserEvent, UserRegistered,
+    ChangeUserEmail, RegisterUser, UserCommand, UserEmailChanged, UserEmailRefused, UserEvent,
+    UserRegistered,
 };
 
 use crate::{Aggregate, Rejection};
@@ -58,7 +61,14 @@ impl Aggregate for User {
             }
             UserEvent::EmailChanged(changed) => self.email.clone_from(&changed.new_email),
             // A refused command changes nothing.
-            UserEvent::CommandRefused(_) => {}
+            UserEvent::EmailRefused(_) | UserEvent::CommandRefused(_) => {}
+        }
+    }
+
+    fn refusal(event: &UserEvent) -> Option<String> {
+        match event {
+            UserEvent::EmailRefused(refused) => Some(refused.reason.clone()),
+            _ => None,
         }
     }
 }
@@ -70,14 +80,18 @@ impl User {
             return if self.email == register.email {
                 Ok(None)
             } else {
-                Err(Rejection::new(format!(
-                    "user {id} is already registered with e-mail address {}",
-                    self.email
-                )))
+                Err(refused(
+                    &register.email,
+                    format!(
+                        "user {id} is already registered with e-mail address {}",
+                        self.email
+                    ),
+                ))
             };
         }
-        check_not_empty("email", &register.email)?;
-        check_not_empty("display_name", &register.display_name)?;
+        check_not_empty("email", &register.email)
+            .and_then(|()| check_not_empty("display_name", &register.display_name))
+            .map_err(|reason| refused(&register.email, reason))?;
         Ok(Some(
             UserRegistered {
                 email: register.email.clone(),
@@ -90,14 +104,16 @@ impl User {
     /// Moves a registered user to the address it has claimed.
     fn change_email(&self, id: &str, change: &ChangeUserEmail) -> Decision {
         if self.status != UserStatus::Registered {
-            return Err(Rejection::new(format!(
-                "user {id} is not registered, so its e-mail address cannot change"
-            )));
+            return Err(refused(
+                &change.new_email,
+                format!("user {id} is not registered, so its e-mail address cannot change"),
+            ));
         }
         if self.email == change.new_email {
             return Ok(None);
         }
-        check_not_empty("new_email", &change.new_email)?;
+        check_not_empty("new_email", &change.new_email)
+            .map_err(|reason| refused(&change.new_email, reason))?;
         Ok(Some(
             UserEmailChanged {
                 old_email: self.email.clone(),
@@ -109,12 +125,24 @@ impl User {
 }
 
 /// Refuses a blank value for the field `name`.
-fn check_not_empty(name: &str, value: &str) -> Result<(), Rejection<UserEvent>> {
+fn check_not_empty(name: &str, value: &str) -> Result<(), String> {
     if value.trim().is_empty() {
-        Err(Rejection::new(format!("{name} must not be empty")))
+        Err(format!("{name} must not be empty"))
     } else {
         Ok(())
     }
+}
+
+/// The refusal of a step that brought the user the address `email` it claimed, recorded so the
+/// saga releases the claim.
+fn refused(email: &str, reason: String) -> Rejection<UserEvent> {
+    Rejection::recorded(
+        reason.clone(),
+        UserEmailRefused {
+            email: email.to_owned(),
+            reason,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -178,7 +206,11 @@ mod tests {
             rejection.reason,
             "user u-1 is already registered with e-mail address ann@example.org"
         );
-        assert_eq!(rejection.recorded, None);
+        let recorded = UserEmailRefused {
+            email: "bob@example.org".into(),
+            reason: rejection.reason.clone(),
+        };
+        assert_eq!(rejection.recorded, Some(recorded.into()));
     }
 
     #[test]
@@ -216,6 +248,10 @@ mod tests {
             .decide(ID, &change_to("ann@new.example"))
             .unwrap_err();
         assert!(rejection.reason.contains("not registered"));
+        assert!(
+            matches!(&rejection.recorded, Some(UserEvent::EmailRefused(r)) if r.email == "ann@new.example"),
+            "{rejection:?}"
+        );
     }
 
     #[test]

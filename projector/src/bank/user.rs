@@ -1,5 +1,6 @@
-//! `users`: one row per registered user, with its current address (unique, checked at
-//! commit).
+//! `users`: one row per registered user, with its current address. Addresses are unique on
+//! the command side, not here: a partition that lags may still show an address another
+//! partition's user has taken over since (see migration 0004).
 
 use sqlx::PgConnection;
 use tributary_domain::bank::user::{User, UserStatus};

@@ -40,7 +40,7 @@ const BY_ID_SQL: &str = concat!(
 const BY_EMAIL_SQL: &str = concat!(
     "SELECT user_id, email, display_name, version, ",
     rfc3339!("updated_at"),
-    " FROM users WHERE email = $1"
+    " FROM users WHERE email = $1 ORDER BY updated_at DESC, user_id LIMIT 1"
 );
 
 /// One user.
@@ -72,6 +72,10 @@ pub(crate) async fn get_user(
 }
 
 /// The user holding an e-mail address.
+///
+/// Users are projected per partition, so while one lags, a user who moved away from the
+/// address can still show it next to the user who took it over; the later holder (by the time
+/// of the event that gave each the address) is the answer.
 #[utoipa::path(
     get,
     path = USER_BY_EMAIL,

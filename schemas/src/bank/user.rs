@@ -23,6 +23,16 @@ pub struct UserEmailChanged {
     pub new_email: String,
 }
 
+/// The user refused the registration or change of address its won claim led to; the saga
+/// releases the claim next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEmailRefused {
+    /// The address the user had claimed and now gives up.
+    pub email: String,
+    /// Why the user refused it.
+    pub reason: String,
+}
+
 /// Saga step: create the user whose claim succeeded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterUser {
@@ -42,6 +52,7 @@ pub struct ChangeUserEmail {
 avro_record! {
     UserRegistered => "tributary.bank.user.UserRegistered",
     UserEmailChanged => "tributary.bank.user.UserEmailChanged",
+    UserEmailRefused => "tributary.bank.user.UserEmailRefused",
     RegisterUser => "tributary.bank.user.RegisterUser",
     ChangeUserEmail => "tributary.bank.user.ChangeUserEmail",
 }
@@ -53,6 +64,8 @@ record_set! {
         Registered(UserRegistered),
         /// See [`UserEmailChanged`].
         EmailChanged(UserEmailChanged),
+        /// See [`UserEmailRefused`].
+        EmailRefused(UserEmailRefused),
         /// A command the aggregate refused: see [`CommandRefused`].
         CommandRefused(CommandRefused),
     }

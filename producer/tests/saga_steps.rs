@@ -1,5 +1,5 @@
-//! A saga runner that handles history again never takes a step twice, and never passes a
-//! record it cannot read for good. Against the real broker, PostgreSQL, processor, saga runner
+//! A saga runner that handles history again never takes a step twice, never passes a record
+//! it cannot read for good, and leaves nothing claimed when a step is refused. Against the real broker, PostgreSQL, processor, saga runner
 //! and projector, with `PROCESSOR_RECENT_COMMANDS=4` (the processor's window of command IDs):
 //! - two transfers end (one completed, one failed and refunded); the saga runner is killed; 40
 //!   refused withdrawals land on every account involved, pushing the steps' command IDs far
@@ -9,7 +9,9 @@
 //! - a record of a transfer that this build cannot read holds the saga group's committed
 //!   offset on its partition while later transfers go on, so that a build that reads it
 //!   handles it after a restart; the restarted runner handles the later transfers again and
-//!   moves no money twice.
+//!   moves no money twice;
+//! - a registration the user refuses (it is registered with another address already) releases
+//!   the address it had won the claim on, so another user can register with it.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,8 +23,12 @@ use tributary_runtime::partition_for_key;
 use tributary_schemas::bank::account::{
     AccountCommand, AccountEvent, CloseAccount, Deposit, OpenAccount, Withdraw, Withdrawn,
 };
+use tributary_schemas::bank::email_claim::{
+    ClaimEmail, ClaimPurpose, EmailClaimCommand, EmailClaimEvent,
+};
 use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand};
 use tributary_schemas::protocol::CommandOutcome;
+use tributary_schemas::{Codec, RecordSet};
 use tributary_tests::bank_events::{GeneratedEvent, RawRecord, produce};
 use tributary_tests::command_side::{
     CommandSender, Movements, ReplyCollector, SHORT_SESSION, SentCommand, committed_offsets,
@@ -414,4 +420,76 @@ async fn a_record_the_runner_cannot_read_holds_its_offset_and_the_rest_goes_on()
     assert_eq!((balances[&a], balances[&b]), (900, 100), "{balances:?}");
     saga.kill();
     pipeline.drop_schema(&pool).await;
+}
+
+fn register(user: &str, email: &str) -> SentCommand {
+    let claim = ClaimEmail {
+        user_id: user.into(),
+        purpose: ClaimPurpose::Registration,
+        display_name: Some(format!("{user}'s name")),
+    };
+    SentCommand::new(email, EmailClaimCommand::from(claim))
+}
+
+/// The valid events of the claim on `email`, once the last is one that `done` accepts.
+async fn claim_history(
+    bank: &Bank,
+    email: &str,
+    done: impl Fn(&EmailClaimEvent) -> bool,
+) -> Vec<EmailClaimEvent> {
+    let codec = Codec::single_object();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let history: Vec<EmailClaimEvent> = read_events(&bank.pipeline, "email-claim")
+            .valid
+            .iter()
+            .filter(|record| record.aggregate_id == email)
+            .map(|record| EmailClaimEvent::decode(&codec, &record.value).unwrap())
+            .collect();
+        if history.last().is_some_and(&done) {
+            return history;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the claim on {email} did not get there within {WAIT:?}: {history:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_the_user_refuses_is_released_for_others() {
+    let bank = Bank::create("saga-refused").await;
+    let pool = bank.pipeline.pool().await;
+    let _processor = bank.start("processor", "processor-0").await;
+    let _saga = bank.start("saga", "saga-0").await;
+    let (ann, vic) = (bank.id("ann"), bank.id("vic"));
+    let (first, second) = (
+        format!("{ann}@first.example"),
+        format!("{ann}@second.example"),
+    );
+    bank.run(&[register(&ann, &first)], CommandOutcome::Accepted)
+        .await;
+
+    // Ann, registered already, wins the claim on a second address for a registration: the user
+    // refuses it, and the claim must not stay hers.
+    bank.run(&[register(&ann, &second)], CommandOutcome::Accepted)
+        .await;
+    let history = claim_history(&bank, &second, |event| {
+        matches!(event, EmailClaimEvent::Released(_))
+    })
+    .await;
+    assert!(
+        matches!(history.as_slice(), [EmailClaimEvent::Claimed(_), EmailClaimEvent::Released(r)] if r.user_id == ann),
+        "{history:?}"
+    );
+    bank.run(&[register(&vic, &second)], CommandOutcome::Accepted)
+        .await;
+    claim_history(
+        &bank,
+        &second,
+        |event| matches!(event, EmailClaimEvent::Claimed(c) if c.user_id == vic),
+    )
+    .await;
+    pool.close().await;
 }
