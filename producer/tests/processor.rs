@@ -1,7 +1,8 @@
 //! The processor's partition against the real broker and PostgreSQL: one event per accepted
 //! command, the first answer for a repeated command (also after a restart rebuilt the state
-//! from the log), and a zombie writer that loses the race for a version decides again instead
-//! of answering from a stale state.
+//! from the log), a zombie writer that loses the race for a version decides again instead of
+//! answering from a stale state, and a command that changes nothing is answered from the log
+//! as it is now (never from a stale book), with a consistency token.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,6 +23,9 @@ use tributary_tests::{BROKER_TIMEOUT, consumer, unique_name, wait_until};
 
 mod support;
 use support::{account_command, command_side, handle};
+use tributary_schemas::bank::email_claim::{
+    ClaimEmail, ClaimPurpose, EmailClaimCommand, ReleaseEmail,
+};
 
 const PARTITIONS: i32 = 4;
 
@@ -280,5 +284,69 @@ async fn a_command_on_another_partition_than_its_key_places_it_is_refused_and_wr
     assert!(
         ends.values().all(|end| *end == 0),
         "a misplaced command wrote to the events topic: {ends:?}"
+    );
+}
+
+fn claim(email: &str, command_id: &str, user: &str) -> SourceRecord {
+    let command = EmailClaimCommand::from(ClaimEmail {
+        user_id: user.into(),
+        purpose: ClaimPurpose::Registration,
+        display_name: Some("Name".into()),
+    });
+    support::command_record("email-claim", email, command_id, &command, PARTITIONS)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_changes_nothing_is_answered_from_the_log_as_it_is_now() {
+    let pipeline = TestPipeline::create("unchanged", PARTITIONS).await;
+    let shared = command_side(&pipeline).await;
+    let email = "x@example.org";
+    let partition = partition_for_key(email.as_bytes(), PARTITIONS);
+    let mut zombie = PartitionProcessor::start(Arc::clone(&shared), partition)
+        .await
+        .unwrap();
+    let first = handle(&mut zombie, &claim(email, "c-1", "u1")).await;
+    assert_eq!(first.reply.outcome, CommandOutcome::Accepted);
+
+    // A new owner, which the zombie knows nothing of: u1 gives the address up, u2 takes it.
+    let mut owner = PartitionProcessor::start(Arc::clone(&shared), partition)
+        .await
+        .unwrap();
+    let release = EmailClaimCommand::from(ReleaseEmail {
+        user_id: "u1".into(),
+    });
+    let released = handle(
+        &mut owner,
+        &support::command_record("email-claim", email, "r-1", &release, PARTITIONS),
+    )
+    .await;
+    assert_eq!(released.reply.outcome, CommandOutcome::Accepted);
+    let taken = handle(&mut owner, &claim(email, "c-2", "u2")).await;
+    assert_eq!(
+        (taken.reply.outcome, taken.reply.version),
+        (CommandOutcome::Accepted, 3)
+    );
+
+    // The zombie's book still says u1 holds the address; the log says u2 does.
+    let again = handle(&mut zombie, &claim(email, "c-3", "u1")).await;
+    assert_eq!(
+        again.reply.outcome,
+        CommandOutcome::Rejected,
+        "u1's claim answered from a stale book: {:?}",
+        again.reply
+    );
+
+    // The holder repeating its claim changes nothing, and the answer names the address's
+    // latest valid record (the zombie's recorded refusal, which the owner has not read yet).
+    let repeated = handle(&mut owner, &claim(email, "c-4", "u2")).await;
+    assert_eq!(
+        (repeated.reply.outcome, repeated.reply.version),
+        (CommandOutcome::Accepted, 4)
+    );
+    let token = repeated.reply.event.expect("a consistency token");
+    assert_eq!(
+        Some(token),
+        again.reply.event,
+        "the token of the latest record"
     );
 }

@@ -94,7 +94,8 @@ pub enum Decided {
         /// The position (offset, step) of the latest cause taken from that partition.
         latest: (i64, u32),
     },
-    /// Accepted without an event: nothing changes.
+    /// Accepted without an event: nothing changes. Answered only once the book has read the
+    /// log through its end, so that the answer holds for the log as it is now.
     Unchanged {
         /// The aggregate's version.
         version: u64,
@@ -144,6 +145,9 @@ pub trait Book: Send + Sync {
 
     /// The latest command of aggregate `id` with this ID, if its event is in the book.
     fn previous(&self, id: &str, command_id: &str) -> Option<RecentCommand>;
+
+    /// The command of aggregate `id`'s latest valid event, with where that event is.
+    fn latest(&self, id: &str) -> Option<RecentCommand>;
 
     /// The offset of the earliest record that blocks an aggregate of the book, if any: a
     /// reader that must not pass a record unread (the saga runner) goes back there after a
@@ -363,6 +367,10 @@ impl<A: Aggregate> Book for AggregateBook<A> {
             .rev()
             .find(|c| c.command_id == command_id)
             .cloned()
+    }
+
+    fn latest(&self, id: &str) -> Option<RecentCommand> {
+        self.aggregates.get(id)?.recent.back().cloned()
     }
 
     fn earliest_blocked(&self) -> Option<i64> {

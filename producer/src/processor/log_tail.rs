@@ -93,20 +93,33 @@ impl LogTail {
         let topics: Vec<String> = self.positions.keys().cloned().collect();
         let mut read = false;
         for topic in &topics {
-            let consumer = Arc::clone(&self.consumer);
-            let partition = self.partition;
-            let name = topic.clone();
-            let high = tokio::task::spawn_blocking(move || {
-                high_watermark(consumer.as_ref(), &name, partition, Duration::from_secs(30))
-            })
-            .await
-            .map_err(|_| KafkaError::Canceled)??;
-            if high > self.positions.get(topic).copied().unwrap_or(0) {
-                self.read_through(books, codec, topic, high - 1).await?;
-                read = true;
-            }
+            read |= self.catch_up_topic(books, codec, topic).await?;
         }
         Ok(read)
+    }
+
+    /// Reads `topic` up to its current end (the high watermark): every record the broker had
+    /// acknowledged to anyone when this was called is then in the books. Returns whether it
+    /// read anything.
+    pub async fn catch_up_topic(
+        &mut self,
+        books: &mut HashMap<String, Box<dyn Book>>,
+        codec: &Codec,
+        topic: &str,
+    ) -> Result<bool, TailError> {
+        let consumer = Arc::clone(&self.consumer);
+        let partition = self.partition;
+        let name = topic.to_owned();
+        let high = tokio::task::spawn_blocking(move || {
+            high_watermark(consumer.as_ref(), &name, partition, Duration::from_secs(30))
+        })
+        .await
+        .map_err(|_| KafkaError::Canceled)??;
+        if high > self.positions.get(topic).copied().unwrap_or(0) {
+            self.read_through(books, codec, topic, high - 1).await?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Reads until the record at `offset` of `topic` has been folded.

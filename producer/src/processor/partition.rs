@@ -16,6 +16,12 @@
 //! 5. the reply goes to the gateway instance waiting for it, and only then is the command's
 //!    offset committed, so a crash repeats a command, whose ID then finds its first outcome.
 //!
+//! A decision that changes nothing (the holder repeating its claim) writes no record, so it
+//! has no read-back of its own: the partition reads its events partition through the current
+//! end first and decides again, and only an outcome that is still "unchanged" on the log as it
+//! is now is accepted — with the aggregate's latest valid record as its consistency token. A
+//! zombie's stale book therefore never answers for a log that has moved on.
+//!
 //! The commands waiting when the partition is free are handled together, in rounds: a round
 //! takes the next commands up to the second one of an aggregate already in it, decides each
 //! (on independent aggregates, so no decision depends on another's unconfirmed write), writes
@@ -207,6 +213,7 @@ impl PartitionProcessor {
                     cause,
                     topic,
                     conflicts: 0,
+                    confirmed: false,
                 }),
                 None => {
                     let reason = format!("unknown aggregate type {:?}", envelope.aggregate_type);
@@ -293,6 +300,7 @@ impl PartitionProcessor {
         answered: &mut Vec<(CommandEnvelope, Handled)>,
     ) -> Result<Vec<Pending>, PartitionError> {
         let mut deliveries = Vec::new();
+        let mut to_confirm = Vec::new();
         for command in round {
             match self.decide(&command) {
                 Step::Answer(handled) => answered.push((command.envelope, handled)),
@@ -300,6 +308,7 @@ impl PartitionProcessor {
                     let delivery = self.enqueue_event(&command, &write)?;
                     deliveries.push((command, write.version, delivery));
                 }
+                Step::Confirm => to_confirm.push(command),
             }
         }
         let mut written = Vec::new();
@@ -315,7 +324,7 @@ impl PartitionProcessor {
                 .read_through(&mut self.books, &self.shared.codec, topic, *offset)
                 .await?;
         }
-        let mut lost = Vec::new();
+        let mut lost = self.confirm_against_the_log(to_confirm).await?;
         for (mut command, version, offset) in written {
             let ours = self.books[&command.topic]
                 .previous(&command.envelope.aggregate_id, &command.envelope.command_id)
@@ -349,8 +358,29 @@ impl PartitionProcessor {
         Ok(lost)
     }
 
-    /// What the domain decides about `command` on the book's state: an answer now, or a
-    /// record to write and read back.
+    /// Reads the events partitions of `commands` (decided "unchanged") through their current
+    /// ends and returns them to be decided again on what the log shows now, as confirmed.
+    async fn confirm_against_the_log(
+        &mut self,
+        mut commands: Vec<Pending>,
+    ) -> Result<Vec<Pending>, PartitionError> {
+        let topics: std::collections::BTreeSet<String> = commands
+            .iter()
+            .map(|command| command.topic.clone())
+            .collect();
+        for topic in topics {
+            self.tail
+                .catch_up_topic(&mut self.books, &self.shared.codec, &topic)
+                .await?;
+        }
+        for command in &mut commands {
+            command.confirmed = true;
+        }
+        Ok(commands)
+    }
+
+    /// What the domain decides about `command` on the book's state: an answer now, a record
+    /// to write and read back, or a confirmation against the log first.
     fn decide(&self, command: &Pending) -> Step {
         let envelope = &command.envelope;
         let decided = self.books[&command.topic].decide(
@@ -388,10 +418,15 @@ impl PartitionProcessor {
                     true,
                 )
             }
-            Ok(Decided::Unchanged { version }) => answer(
-                reply(envelope, CommandOutcome::Accepted, None, None, version),
-                false,
-            ),
+            Ok(Decided::Unchanged { .. }) if !command.confirmed => Step::Confirm,
+            Ok(Decided::Unchanged { version }) => {
+                let latest = self.books[&command.topic].latest(&envelope.aggregate_id);
+                let token = latest.map(|latest| self.coordinates(&command.topic, &latest));
+                answer(
+                    reply(envelope, CommandOutcome::Accepted, None, token, version),
+                    false,
+                )
+            }
             Ok(Decided::Write(write)) => Step::Write(write),
             Ok(Decided::Blocked(reason)) => {
                 self.shared
@@ -402,6 +437,17 @@ impl PartitionProcessor {
         }
     }
 
+    /// Where the event of `recent` is.
+    fn coordinates(&self, topic: &str, recent: &RecentCommand) -> EventCoordinates {
+        EventCoordinates {
+            topic: topic.to_owned(),
+            partition: self.partition,
+            offset: recent.offset,
+            version: recent.version as i64,
+            event_type: recent.event_type.clone(),
+        }
+    }
+
     /// The reply for a command whose event is `previous`.
     fn reply_for(
         &self,
@@ -409,13 +455,7 @@ impl PartitionProcessor {
         topic: &str,
         previous: &RecentCommand,
     ) -> CommandReply {
-        let event = EventCoordinates {
-            topic: topic.to_owned(),
-            partition: self.partition,
-            offset: previous.offset,
-            version: previous.version as i64,
-            event_type: previous.event_type.clone(),
-        };
+        let event = self.coordinates(topic, previous);
         let outcome = if previous.refusal.is_some() {
             CommandOutcome::Rejected
         } else {
@@ -521,6 +561,9 @@ struct Pending {
     topic: String,
     /// Races for a version it has lost so far.
     conflicts: usize,
+    /// Whether the book has read the log through its end since the command was found to
+    /// change nothing.
+    confirmed: bool,
 }
 
 /// What deciding a command leads to.
@@ -529,6 +572,8 @@ enum Step {
     Answer(Handled),
     /// A record to write and read back before answering.
     Write(EventToWrite),
+    /// Nothing to write: decide again once the book has read the log through its end.
+    Confirm,
 }
 
 /// Takes the longest prefix of `pending` with at most one command per aggregate.

@@ -1,6 +1,6 @@
 //! What the in-process processor tests share: a command side on a test pipeline's topics and
-//! schema, and account commands handed to a partition processor as the commands topic would
-//! deliver them.
+//! schema, and commands handed to a partition processor as the commands topic would deliver
+//! them.
 
 use std::sync::Arc;
 
@@ -50,22 +50,35 @@ pub fn account_command(
     command: impl Into<AccountCommand>,
     partitions: i32,
 ) -> SourceRecord {
+    let command: AccountCommand = command.into();
+    command_record("account", account, command_id, &command, partitions)
+}
+
+/// The commands record of `command` for aggregate `aggregate_id` of `aggregate_type`, on the
+/// partition its key places it on among `partitions`.
+pub fn command_record(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    command_id: &str,
+    command: &impl RecordSet,
+    partitions: i32,
+) -> SourceRecord {
     let codec = Codec::single_object();
     let envelope = CommandEnvelope {
         command_id: command_id.to_owned(),
         correlation_id: command_id.to_owned(),
-        aggregate_type: "account".to_owned(),
-        aggregate_id: account.to_owned(),
+        aggregate_type: aggregate_type.to_owned(),
+        aggregate_id: aggregate_id.to_owned(),
         issued_at: 1,
         reply_to: None,
         deadline: None,
-        command: command.into().encode(&codec).expect("the command encodes"),
+        command: command.encode(&codec).expect("the command encodes"),
     };
     SourceRecord {
         topic: "commands".to_owned(),
-        partition: partition_for_key(account.as_bytes(), partitions),
+        partition: partition_for_key(aggregate_id.as_bytes(), partitions),
         offset: 0,
-        key: Some(account.as_bytes().to_vec()),
+        key: Some(aggregate_id.as_bytes().to_vec()),
         value: Some(codec.encode(&envelope).expect("the envelope encodes")),
         headers: Vec::new(),
         timestamp_ms: None,
