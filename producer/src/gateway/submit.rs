@@ -54,7 +54,7 @@ const MAX_CORRELATION_ID_CHARS: usize = 200;
     tag = "commands",
     request_body(content = CommandRequest, content_type = "application/json"),
     params(
-        ("X-Correlation-Id" = Option<String>, Header, description = "Correlation ID given to every event the command causes (1 to 200 visible ASCII characters); the command ID when absent.")
+        ("X-Correlation-Id" = Option<String>, Header, min_length = 1, max_length = 200, pattern = r"^[!-~]([ -~]{0,198}[!-~])?$", description = "Correlation ID given to every event the command causes: 1 to 200 printable ASCII characters, spaces allowed inside (whitespace around the value is not part of it, as in any HTTP header); the command ID when absent.")
     ),
     responses(
         (status = 200, description = "Accepted: the event's coordinates and the consistency token to read it", body = CommandAccepted,
@@ -173,12 +173,16 @@ fn correlation_id(headers: &HeaderMap) -> Result<Option<String>, String> {
     };
     let refused = || {
         format!(
-            "header X-Correlation-Id must be 1 to {MAX_CORRELATION_ID_CHARS} visible ASCII characters, got {:?}; send a valid one or leave it out to use the command ID",
+            "header X-Correlation-Id must be 1 to {MAX_CORRELATION_ID_CHARS} printable ASCII characters (spaces only inside), got {:?}; send a valid one or leave it out to use the command ID",
             String::from_utf8_lossy(value.as_bytes())
         )
     };
-    let text = value.to_str().map_err(|_| refused())?.trim();
-    if text.is_empty() || text.len() > MAX_CORRELATION_ID_CHARS {
+    let text = value
+        .to_str()
+        .map_err(|_| refused())?
+        .trim_matches([' ', '\t']);
+    let printable = text.bytes().all(|byte| (b' '..=b'~').contains(&byte));
+    if text.is_empty() || text.len() > MAX_CORRELATION_ID_CHARS || !printable {
         return Err(refused());
     }
     Ok(Some(text.to_owned()))
@@ -418,6 +422,57 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pattern the OpenAPI document gives the `X-Correlation-Id` header.
+    fn documented_pattern() -> regex_lite::Regex {
+        use utoipa::OpenApi;
+        let document = serde_json::to_value(super::super::openapi::ApiDoc::openapi())
+            .expect("the document serializes");
+        let parameter = &document["paths"]["/v1/commands"]["post"]["parameters"][0];
+        assert_eq!(parameter["name"], "X-Correlation-Id");
+        let schema = &parameter["schema"];
+        assert_eq!(
+            (&schema["minLength"], &schema["maxLength"]),
+            (
+                &serde_json::json!(1),
+                &serde_json::json!(MAX_CORRELATION_ID_CHARS)
+            )
+        );
+        regex_lite::Regex::new(schema["pattern"].as_str().expect("a pattern")).expect("a regex")
+    }
+
+    #[test]
+    fn a_correlation_id_valid_by_the_description_is_accepted_and_others_refused() {
+        let pattern = documented_pattern();
+        let longest = "x".repeat(MAX_CORRELATION_ID_CHARS);
+        let too_long = "x".repeat(MAX_CORRELATION_ID_CHARS + 1);
+        let valid = [
+            "req-7",
+            "a",
+            "order 42 / retry 1",
+            "~!@#$%^&*()",
+            longest.as_str(),
+        ];
+        let invalid = ["", " ", "a\tb", too_long.as_str()];
+        for (value, expected) in valid
+            .iter()
+            .map(|v| (v, true))
+            .chain(invalid.iter().map(|v| (v, false)))
+        {
+            assert_eq!(
+                pattern.is_match(value),
+                expected,
+                "the pattern on {value:?}"
+            );
+            let mut headers = HeaderMap::new();
+            headers.insert(CORRELATION_ID_HEADER, HeaderValue::from_str(value).unwrap());
+            assert_eq!(
+                correlation_id(&headers).is_ok(),
+                expected,
+                "the gateway on {value:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_correlation_id_is_visible_ascii_of_bounded_length() {

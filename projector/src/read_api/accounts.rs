@@ -73,6 +73,7 @@ pub(crate) struct LedgerView {
 pub(crate) struct LedgerQuery {
     /// `<topic>:<partition>:<offset>` of an event, as the command gateway returns it: the
     /// read waits until the projection has applied that event.
+    #[param(pattern = r"^[^:]+:(0|[1-9][0-9]{0,8}):(0|[1-9][0-9]{0,17})$")]
     consistency: Option<String>,
     /// How many entries to return, 1 to 1000; 100 when absent.
     #[param(minimum = 1, maximum = 1000)]

@@ -154,6 +154,7 @@ impl ReadApi {
 struct ConsistencyQuery {
     /// `<topic>:<partition>:<offset>` of an event, as the command gateway returns it: the
     /// read waits until the projection has applied that event.
+    #[param(pattern = r"^[^:]+:(0|[1-9][0-9]{0,8}):(0|[1-9][0-9]{0,17})$")]
     consistency: Option<String>,
 }
 
