@@ -4,9 +4,11 @@
 //! The body is read by hand (see `fields`), so there is no serde type for utoipa to derive a
 //! schema from; deriving one from look-alike structs would be a second copy of the table that
 //! could drift. Instead each client command becomes a component named by its record name,
-//! with the rule of each field from the table and the words from the `.avsc` docs, and the
-//! request's `command` is `oneOf` them, told apart by `type`. Saga steps are left out: the
-//! gateway refuses them.
+//! with the rule of each field from the table and the words from the `.avsc` docs. The request
+//! is `oneOf` one schema per aggregate type (told apart by `aggregate`), whose `command` is
+//! `oneOf` that aggregate's own commands (told apart by `type`), so a request that is valid by
+//! the description names a command its aggregate takes. Saga steps are left out: the gateway
+//! refuses them.
 
 use std::borrow::Cow;
 
@@ -21,23 +23,19 @@ use utoipa::openapi::schema::{
 use utoipa::{PartialSchema, ToSchema};
 
 use super::CommandRequest;
-use super::catalog::{AGGREGATES, CommandSpec, FieldSpec, Kind};
+use super::catalog::{AGGREGATES, AggregateSpec, CommandSpec, FieldSpec, Kind};
 use super::fields::MAX_ID_CHARS;
 
 impl PartialSchema for CommandRequest {
     fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
+        client_aggregates()
+            .fold(OneOfBuilder::new(), |one_of, aggregate| {
+                one_of.item(Ref::from_schema_name(request_schema_name(aggregate)))
+            })
+            .discriminator(Some(Discriminator::new("aggregate")))
             .description(Some(
                 "A command for one aggregate. Answered 200 when accepted, 409 when the domain refuses it, 400/422 when malformed (naming the field), 504 on a timeout (retry with the same command_id), 503 when the broker is down.",
             ))
-            .property("command_id", command_id_schema())
-            .property("aggregate", aggregate_schema())
-            .required("aggregate")
-            .property("id", id_schema())
-            .required("id")
-            .property("command", command_schema())
-            .required("command")
-            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
             .into()
     }
 }
@@ -48,18 +46,77 @@ impl ToSchema for CommandRequest {
     }
 
     fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        for command in client_commands() {
-            schemas.push((command.name.to_owned(), command_record_schema(command)));
+        for aggregate in client_aggregates() {
+            schemas.push((
+                request_schema_name(aggregate),
+                aggregate_request_schema(aggregate),
+            ));
+            for command in client_commands(aggregate) {
+                schemas.push((command.name.to_owned(), command_record_schema(command)));
+            }
         }
     }
 }
 
-/// Every command a client may send, aggregate by aggregate.
-fn client_commands() -> impl Iterator<Item = &'static CommandSpec> {
+/// The aggregate types that take commands from clients.
+fn client_aggregates() -> impl Iterator<Item = &'static AggregateSpec> {
     AGGREGATES
         .iter()
-        .flat_map(|aggregate| aggregate.commands)
+        .filter(|aggregate| client_commands(aggregate).next().is_some())
+}
+
+/// The commands a client may send to `aggregate`.
+fn client_commands(
+    aggregate: &'static AggregateSpec,
+) -> impl Iterator<Item = &'static CommandSpec> {
+    aggregate
+        .commands
+        .iter()
         .filter(|command| command.is_for_clients())
+}
+
+/// The component name of the request schema of `aggregate`: `email-claim` → `EmailClaimRequest`.
+fn request_schema_name(aggregate: &AggregateSpec) -> String {
+    let mut name: String = aggregate
+        .name
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    name.push_str("Request");
+    name
+}
+
+/// A request for `aggregate`: its type, its ID, and one of its own commands.
+fn aggregate_request_schema(aggregate: &'static AggregateSpec) -> RefOr<Schema> {
+    let commands: Vec<&str> = client_commands(aggregate).map(|c| c.name).collect();
+    ObjectBuilder::new()
+        .title(Some(request_schema_name(aggregate)))
+        .description(Some(format!(
+            "A command for a {} aggregate: one of {}.",
+            aggregate.name,
+            commands.join(", ")
+        )))
+        .property("command_id", command_id_schema())
+        .property(
+            "aggregate",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([aggregate.name]))
+                .description(Some("The aggregate type the command goes to.")),
+        )
+        .required("aggregate")
+        .property("id", id_schema(aggregate))
+        .required("id")
+        .property("command", command_schema(aggregate))
+        .required("command")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .into()
 }
 
 /// `command_id`: an optional UUID.
@@ -72,45 +129,24 @@ fn command_id_schema() -> ObjectBuilder {
         ))
 }
 
-/// `aggregate`: the aggregate types that take client commands, and which commands each takes.
-fn aggregate_schema() -> ObjectBuilder {
-    let mut names = Vec::new();
-    let mut lines = Vec::new();
-    for aggregate in &AGGREGATES {
-        let commands: Vec<&str> = aggregate
-            .commands
-            .iter()
-            .filter(|command| command.is_for_clients())
-            .map(|command| command.name)
-            .collect();
-        if !commands.is_empty() {
-            names.push(aggregate.name);
-            lines.push(format!("{}: {}", aggregate.name, commands.join(", ")));
-        }
-    }
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(names))
-        .description(Some(format!(
-            "The aggregate type the command goes to; its commands are {}.",
-            lines.join("; ")
-        )))
-}
-
 /// `id`: the aggregate ID.
-fn id_schema() -> ObjectBuilder {
-    ObjectBuilder::new()
+fn id_schema(aggregate: &AggregateSpec) -> ObjectBuilder {
+    let id = ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
-        .max_length(Some(MAX_ID_CHARS))
-        .description(Some(
-            "The aggregate's ID (the Kafka key). For email-claim, the e-mail address; it is normalized (trimmed, lower case) before use.",
+        .max_length(Some(MAX_ID_CHARS));
+    if aggregate.keyed_by_email {
+        id.description(Some(
+            "The e-mail address (the Kafka key); it is normalized (trimmed, lower case) before use.",
         ))
+    } else {
+        id.description(Some("The aggregate's ID (the Kafka key)."))
+    }
 }
 
-/// `command`: one of the client commands, told apart by `type`.
-fn command_schema() -> OneOfBuilder {
-    client_commands()
+/// `command`: one of `aggregate`'s client commands, told apart by `type`.
+fn command_schema(aggregate: &'static AggregateSpec) -> OneOfBuilder {
+    client_commands(aggregate)
         .fold(OneOfBuilder::new(), |one_of, command| {
             one_of.item(Ref::from_schema_name(command.name))
         })
@@ -194,38 +230,56 @@ mod tests {
         serde_json::to_value(Document::openapi()).unwrap()
     }
 
+    /// The component names `one_of` refers to.
+    fn references(one_of: &Value) -> Vec<String> {
+        one_of
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                let reference = item["$ref"].as_str().unwrap();
+                reference
+                    .trim_start_matches("#/components/schemas/")
+                    .to_owned()
+            })
+            .collect()
+    }
+
     #[test]
-    fn the_request_schema_offers_exactly_the_client_commands() {
+    fn each_aggregate_is_offered_exactly_its_own_client_commands() {
         let document = document();
         let schemas = &document["components"]["schemas"];
-        let one_of = schemas["CommandRequest"]["properties"]["command"]["oneOf"]
-            .as_array()
-            .unwrap();
-        let referenced: Vec<&str> = one_of
-            .iter()
-            .map(|item| item["$ref"].as_str().unwrap())
-            .collect();
+        let request = &schemas["CommandRequest"];
+        assert_eq!(request["discriminator"]["propertyName"], "aggregate");
+        assert_eq!(
+            references(&request["oneOf"]),
+            ["AccountRequest", "EmailClaimRequest", "TransferRequest"]
+        );
         let expected = [
-            "OpenAccount",
-            "Deposit",
-            "Withdraw",
-            "CloseAccount",
-            "ClaimEmail",
-            "RequestTransfer",
+            (
+                "AccountRequest",
+                "account",
+                &["OpenAccount", "Deposit", "Withdraw", "CloseAccount"][..],
+            ),
+            ("EmailClaimRequest", "email-claim", &["ClaimEmail"][..]),
+            ("TransferRequest", "transfer", &["RequestTransfer"][..]),
         ];
-        let expected: Vec<String> = expected
-            .iter()
-            .map(|name| format!("#/components/schemas/{name}"))
-            .collect();
-        assert_eq!(referenced, expected);
-        for name in ["OpenAccount", "Deposit", "ClaimEmail", "RequestTransfer"] {
-            assert!(schemas[name].is_object(), "{name} is not a component");
+        for (name, aggregate, commands) in expected {
+            let schema = &schemas[name];
+            assert_eq!(
+                schema["properties"]["aggregate"]["enum"],
+                json!([aggregate])
+            );
+            assert_eq!(
+                references(&schema["properties"]["command"]["oneOf"]),
+                commands
+            );
+            assert_eq!(schema["additionalProperties"], json!(false));
+            for command in commands {
+                assert!(schemas[command].is_object(), "{command} is not a component");
+            }
         }
         assert!(schemas.get("DebitForTransfer").is_none());
-        assert_eq!(
-            schemas["CommandRequest"]["properties"]["aggregate"]["enum"],
-            json!(["account", "email-claim", "transfer"])
-        );
     }
 
     #[test]
@@ -252,5 +306,53 @@ mod tests {
             claim["properties"]["purpose"]["enum"],
             json!(["REGISTRATION", "EMAIL_CHANGE"])
         );
+    }
+
+    /// A value the description allows for a field of `kind`.
+    fn sample(kind: Kind) -> Value {
+        match kind {
+            Kind::Id => json!("acc-1"),
+            Kind::Text => json!("some text"),
+            Kind::OptionalText => Value::Null,
+            Kind::Amount => json!(1),
+            Kind::Currency => json!("EUR"),
+            Kind::Email => json!("ann@example.org"),
+            Kind::Purpose => json!("REGISTRATION"),
+            Kind::Flag => json!(true),
+        }
+    }
+
+    /// A request for `aggregate` with `command` and sample values for its fields.
+    fn request(aggregate: &AggregateSpec, command: &CommandSpec) -> Value {
+        let mut body = serde_json::Map::new();
+        body.insert("type".into(), json!(command.name));
+        for field in command.fields {
+            body.insert(field.name.into(), sample(field.kind));
+        }
+        let id = if aggregate.keyed_by_email {
+            "ann@example.org"
+        } else {
+            "x-1"
+        };
+        json!({"aggregate": aggregate.name, "id": id, "command": body})
+    }
+
+    #[test]
+    fn a_request_valid_by_the_description_is_accepted_and_no_other_command_is_described() {
+        for aggregate in client_aggregates() {
+            for command in client_commands(aggregate) {
+                let body = request(aggregate, command);
+                let parsed = CommandRequest::parse(body.to_string().as_bytes());
+                assert!(parsed.is_ok(), "{body}: {parsed:?}");
+            }
+            let others = client_aggregates()
+                .filter(|other| other.name != aggregate.name)
+                .flat_map(client_commands);
+            for command in others {
+                let body = request(aggregate, command);
+                let parsed = CommandRequest::parse(body.to_string().as_bytes());
+                assert!(parsed.is_err(), "{body} is not described, yet accepted");
+            }
+        }
     }
 }
