@@ -112,6 +112,14 @@ impl ErrorBody {
             field: None,
         }
     }
+
+    /// A body naming the request member `field` at fault.
+    pub fn for_field(field: &str, error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            field: Some(field.to_owned()),
+        }
+    }
 }
 
 impl From<&CommandRequestError> for ErrorBody {

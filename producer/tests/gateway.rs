@@ -307,6 +307,7 @@ fn reply(envelope: &CommandEnvelope, outcome: CommandOutcome) -> CommandReply {
         aggregate_id: envelope.aggregate_id.clone(),
         outcome,
         reason: None,
+        reused_for: None,
         event: None,
         version: 0,
         replied_at: 1,
@@ -546,6 +547,28 @@ async fn a_command_the_domain_refuses_is_answered_409_with_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_id_the_processor_finds_used_for_another_aggregate_is_answered_422() {
+    let pipeline = TestPipeline::create("gateway-reused-id", PARTITIONS).await;
+    let reason =
+        "command ID … was already used for account acc-1; send this command with a new command ID";
+    let _fake = FakeProcessor::start(&pipeline.topology, move |envelope, _| {
+        let reply = CommandReply {
+            reused_for: Some("account acc-1".to_owned()),
+            ..refused(envelope, reason)
+        };
+        vec![(envelope.reply_to.clone().unwrap(), reply)]
+    });
+    let served = gateway_of(&pipeline, options(Duration::from_secs(20))).await;
+    let body = json!({"command_id": Uuid::new_v4(), "aggregate": "account", "id": "acc-2",
+                      "command": {"type": "Deposit", "amount": 5}});
+    let answer = post(&served, body.to_string(), &[]).await;
+    assert_eq!(answer.status, 422, "{answer:?}");
+    let error: Value = answer.json();
+    assert_eq!(error["field"], "command_id");
+    assert_eq!(error["error"], reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_command_id_used_for_two_aggregates_gets_each_its_own_answer() {
     let pipeline = TestPipeline::create("gateway-shared-id", PARTITIONS).await;
     let topology = pipeline.topology.clone();
@@ -709,7 +732,7 @@ async fn refused_requests_are_answered_400_413_422_and_write_nothing() {
         answer
             .json::<ErrorBody>()
             .error
-            .starts_with("header X-Correlation-Id must be 1 to 200 visible ASCII characters"),
+            .starts_with("header X-Correlation-Id must be 1 to 200 printable ASCII characters"),
         "{answer:?}"
     );
 

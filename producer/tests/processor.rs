@@ -350,3 +350,72 @@ async fn a_command_that_changes_nothing_is_answered_from_the_log_as_it_is_now() 
         "the token of the latest record"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_id_used_for_another_aggregate_is_refused_and_writes_nothing() {
+    let pipeline = TestPipeline::create("reused-id", PARTITIONS).await;
+    let shared = command_side(&pipeline).await;
+    let first = "acc-first";
+    let partition = partition_for_key(first.as_bytes(), PARTITIONS);
+    let second = (0..)
+        .map(|n| format!("acc-second-{n}"))
+        .find(|id| partition_for_key(id.as_bytes(), PARTITIONS) == partition)
+        .unwrap();
+    let mut processor = PartitionProcessor::start(Arc::clone(&shared), partition)
+        .await
+        .unwrap();
+    let open = |owner: &str| OpenAccount {
+        owner_id: owner.into(),
+        currency: "EUR".into(),
+    };
+    let opened = handle(
+        &mut processor,
+        &command_record(first, "shared-id", open("a")),
+    )
+    .await;
+    assert_eq!(opened.reply.outcome, CommandOutcome::Accepted);
+
+    let reused = handle(
+        &mut processor,
+        &command_record(&second, "shared-id", open("b")),
+    )
+    .await;
+    assert_eq!(
+        reused.reply.outcome,
+        CommandOutcome::Rejected,
+        "{:?}",
+        reused.reply
+    );
+    assert_eq!(
+        reused.reply.reused_for.as_deref(),
+        Some("account acc-first")
+    );
+    assert!(
+        reused
+            .reply
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("new command ID"),
+        "{:?}",
+        reused.reply
+    );
+    assert_eq!((reused.reply.version, reused.reply.event), (0, None));
+    // Nothing was written: the second account opens with a fresh ID at version 1.
+    let fresh = handle(
+        &mut processor,
+        &command_record(&second, "fresh-id", open("b")),
+    )
+    .await;
+    assert_eq!(
+        (fresh.reply.outcome, fresh.reply.version),
+        (CommandOutcome::Accepted, 1)
+    );
+    // The first aggregate's repeat is still its own duplicate.
+    let repeat = handle(
+        &mut processor,
+        &command_record(first, "shared-id", open("a")),
+    )
+    .await;
+    assert!(repeat.duplicate);
+}

@@ -69,6 +69,10 @@ pub struct CommandReply {
     pub outcome: CommandOutcome,
     /// Why it was rejected.
     pub reason: Option<String>,
+    /// When it was refused because its command ID had been used for another aggregate: that
+    /// aggregate, as `<aggregate type> <aggregate ID>`.
+    #[serde(default)]
+    pub reused_for: Option<String>,
     /// The event it wrote, if any.
     pub event: Option<EventCoordinates>,
     /// Aggregate version after the command.

@@ -199,6 +199,7 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
             aggregate_id: s("a"),
             outcome: CommandOutcome::Accepted,
             reason: None,
+            reused_for: None,
             event: Some(EventCoordinates {
                 topic: s("tributary.account.events"),
                 partition: 3,
@@ -215,6 +216,7 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
             aggregate_id: s("a"),
             outcome: CommandOutcome::Rejected,
             reason: Some(s("insufficient funds")),
+            reused_for: Some(s("account acc-1")),
             event: None,
             version: 1,
             replied_at: 1,

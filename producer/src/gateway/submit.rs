@@ -63,7 +63,7 @@ const MAX_CORRELATION_ID_CHARS: usize = 200;
         (status = 409, description = "Refused by the domain, with the reason; nothing was written", body = CommandRejected,
             headers(("X-Command-Id" = String, description = "The command ID"))),
         (status = 413, description = "The body exceeds the size limit; nothing was written", body = ErrorBody),
-        (status = 422, description = "The body is not a valid command; `field` names the member at fault; nothing was written", body = ErrorBody),
+        (status = 422, description = "The body is not a valid command, or its command_id was already used for another aggregate; `field` names the member at fault; nothing was written", body = ErrorBody),
         (status = 503, description = "The broker did not take the command, or the gateway cannot hear replies; the command may or may not be applied: retry with the same command_id", body = ErrorBody,
             headers(
                 ("Retry-After" = u64, description = "Seconds to wait before retrying"),
@@ -341,6 +341,16 @@ impl Answer {
                 );
                 (Outcome::Accepted, StatusCode::OK, Body::Accepted(accepted))
             }
+            CommandOutcome::Rejected if reply.reused_for.is_some() => (
+                Outcome::Invalid,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Body::Error(ErrorBody::for_field(
+                    "command_id",
+                    reply
+                        .reason
+                        .unwrap_or_else(|| "the command ID was used for another aggregate".into()),
+                )),
+            ),
             CommandOutcome::Rejected => {
                 let rejected = CommandRejected {
                     command_id: submission.command_id,

@@ -202,6 +202,7 @@ mod tests {
             aggregate_id: "acc-1".to_owned(),
             outcome: CommandOutcome::Accepted,
             reason: None,
+            reused_for: None,
             event: None,
             version: 1,
             replied_at: 0,

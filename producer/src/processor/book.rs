@@ -149,6 +149,9 @@ pub trait Book: Send + Sync {
     /// The command of aggregate `id`'s latest valid event, with where that event is.
     fn latest(&self, id: &str) -> Option<RecentCommand>;
 
+    /// The aggregate whose recent commands include `command_id`, if one does.
+    fn aggregate_of(&self, command_id: &str) -> Option<&str>;
+
     /// The offset of the earliest record that blocks an aggregate of the book, if any: a
     /// reader that must not pass a record unread (the saga runner) goes back there after a
     /// restart.
@@ -166,6 +169,8 @@ pub struct AggregateBook<A: Aggregate> {
     snapshot_offset: i64,
     /// Parked aggregates of the snapshot: ID → offset their events are re-read from.
     parked: HashMap<String, i64>,
+    /// The aggregate of each command ID among the aggregates' recent commands.
+    owners: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -209,10 +214,20 @@ impl<A: Aggregate> AggregateBook<A> {
                 };
                 (id, entry)
             })
+            .collect::<HashMap<String, Entry<A>>>();
+        let owners = aggregates
+            .iter()
+            .flat_map(|(id, entry)| {
+                entry
+                    .recent
+                    .iter()
+                    .map(move |recent| (recent.command_id.clone(), id.clone()))
+            })
             .collect();
         Self {
             topic: topic.to_owned(),
             aggregates,
+            owners,
             keep_commands,
             snapshot_offset: snapshot.next_offset,
             parked: snapshot.parked,
@@ -301,6 +316,8 @@ impl<A: Aggregate> Book for AggregateBook<A> {
             Err(reason) => return entry.block(id, record.offset, Some(version), reason),
         };
         entry.versioned.apply(&event);
+        self.owners
+            .insert(headers.command_id.clone(), id.to_owned());
         entry.recent.push_back(RecentCommand {
             command_id: headers.command_id,
             version,
@@ -309,7 +326,14 @@ impl<A: Aggregate> Book for AggregateBook<A> {
             refusal: refusal_reason::<A>(&event),
         });
         while entry.recent.len() > keep {
-            entry.recent.pop_front();
+            if let Some(forgotten) = entry.recent.pop_front()
+                && self
+                    .owners
+                    .get(&forgotten.command_id)
+                    .is_some_and(|owner| owner == id)
+            {
+                self.owners.remove(&forgotten.command_id);
+            }
         }
         if let Some(cause) = &headers.cause {
             entry.steps_taken.take(cause);
@@ -367,6 +391,10 @@ impl<A: Aggregate> Book for AggregateBook<A> {
             .rev()
             .find(|c| c.command_id == command_id)
             .cloned()
+    }
+
+    fn aggregate_of(&self, command_id: &str) -> Option<&str> {
+        self.owners.get(command_id).map(String::as_str)
     }
 
     fn latest(&self, id: &str) -> Option<RecentCommand> {

@@ -383,6 +383,9 @@ impl PartitionProcessor {
     /// to write and read back, or a confirmation against the log first.
     fn decide(&self, command: &Pending) -> Step {
         let envelope = &command.envelope;
+        if let Some(owner) = self.reused_for(envelope) {
+            return Step::Answer(reused(envelope, owner, command.conflicts));
+        }
         let decided = self.books[&command.topic].decide(
             &self.shared.codec,
             &envelope.aggregate_id,
@@ -435,6 +438,18 @@ impl PartitionProcessor {
                 Step::Answer(refused(envelope, reason, command.conflicts))
             }
         }
+    }
+
+    /// The other aggregate (`<type> <id>`) whose recent commands include `envelope`'s command
+    /// ID, if one of this partition's does: a command ID is bound to the aggregate it was
+    /// first used for.
+    fn reused_for(&self, envelope: &CommandEnvelope) -> Option<String> {
+        self.books.values().find_map(|book| {
+            let owner = book.aggregate_of(&envelope.command_id)?;
+            let same =
+                book.aggregate_type() == envelope.aggregate_type && owner == envelope.aggregate_id;
+            (!same).then(|| format!("{} {owner}", book.aggregate_type()))
+        })
     }
 
     /// Where the event of `recent` is.
@@ -609,6 +624,19 @@ fn refused(envelope: &CommandEnvelope, reason: String, conflicts: usize) -> Hand
     }
 }
 
+/// The refusal of a command whose ID was used for `owner` (`<type> <id>`) before. Nothing is
+/// recorded, like any engine refusal.
+fn reused(envelope: &CommandEnvelope, owner: String, conflicts: usize) -> Handled {
+    let reason = format!(
+        "command ID {} was already used for {owner}; a command ID names one command for one \
+         aggregate: send this command with a new command ID",
+        envelope.command_id
+    );
+    let mut handled = refused(envelope, reason, conflicts);
+    handled.reply.reused_for = Some(owner);
+    handled
+}
+
 fn reply(
     envelope: &CommandEnvelope,
     outcome: CommandOutcome,
@@ -622,6 +650,7 @@ fn reply(
         aggregate_id: envelope.aggregate_id.clone(),
         outcome,
         reason,
+        reused_for: None,
         event,
         version: version as i64,
         replied_at: unix_millis(),
