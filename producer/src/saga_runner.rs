@@ -14,10 +14,13 @@
 //! processor recognises them as repeats however many events ago the first ones were decided
 //! (see `StepsTaken`). Handling history again therefore never causes a new effect.
 //!
-//! A record that blocks its aggregate (this build cannot read it) is not passed for good: the
-//! runner goes on with the other aggregates but commits no offset beyond it, so after a restart
-//! — with a build that reads it — the record is handled again and its steps are taken; the
-//! records after it are handled again too, and their steps are repeats.
+//! A record that a newer build reads (its schema is unknown to this one, during a rolling
+//! upgrade or after a rollback) is not passed: from it on the runner takes no step for the
+//! partition and commits no offset beyond it. Steps must reach their targets in the order of
+//! their causes, so a later record's step taken now would make the held record's step look
+//! like a repeat once a build that reads it handles it. After a restart with such a build the
+//! record and everything after it are handled in order. A record no build reads (no value,
+//! garbage, bad headers) blocks only its own aggregate, which takes no step.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -213,6 +216,7 @@ impl SagaPartition {
     /// commands the saga reacts with.
     async fn handle(&mut self, record: &SourceRecord) -> anyhow::Result<()> {
         match self.book.fold(&self.shared.codec, record) {
+            Folded::Valid if self.book.held_at().is_some() => Ok(()),
             Folded::Valid => self.react(record).await,
             Folded::Void | Folded::InSnapshot => Ok(()),
             Folded::Blocked {
@@ -220,7 +224,13 @@ impl SagaPartition {
                 blocked,
                 newly,
             } => {
-                if newly {
+                if newly && blocked.awaits_newer_build {
+                    blocked.warn(
+                        record,
+                        &aggregate_id,
+                        "no saga step is taken for this partition from here on",
+                    );
+                } else if newly {
                     blocked.warn(record, &aggregate_id, "no saga step is taken for it");
                 }
                 Ok(())
@@ -248,6 +258,6 @@ impl PartitionHandler for SagaPartition {
     }
 
     fn reread_from(&self) -> Option<i64> {
-        self.book.earliest_blocked()
+        self.book.held_at()
     }
 }

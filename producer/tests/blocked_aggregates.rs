@@ -28,7 +28,9 @@ use tributary_schemas::bank::account::{
 };
 use tributary_schemas::headers::EventHeaders;
 use tributary_schemas::protocol::CommandOutcome;
-use tributary_tests::bank_events::{GeneratedEvent, RawRecord, produce};
+use tributary_tests::bank_events::{
+    GeneratedEvent, RawRecord, id_on_partition, produce, unknown_fingerprint,
+};
 use tributary_tests::command_side::projector_binary;
 use tributary_tests::failures::{parked_rows, start_projector};
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
@@ -79,14 +81,6 @@ fn foreign(account: &str, version: u64, event: AccountEvent, value: Option<Vec<u
         record.value = value;
     }
     record
-}
-
-/// An Avro single-object frame whose schema fingerprint no build of this contract has.
-fn unknown_fingerprint() -> Vec<u8> {
-    let mut value = vec![0xC3, 0x01];
-    value.extend_from_slice(&0x0123_4567_89AB_CDEF_u64.to_le_bytes());
-    value.extend_from_slice(b"\x02\x04a newer event");
-    value
 }
 
 /// The offsets of the records of `partition` that are valid under the version rule, read
@@ -228,10 +222,7 @@ async fn a_record_this_build_cannot_read_blocks_its_aggregate_also_after_a_resta
     let newer = "acc-2";
     let partition = partition_for_key(newer.as_bytes(), PARTITIONS);
     // A second aggregate on the same partition, blocked by a keyed record without headers.
-    let junk = (0..)
-        .map(|n| format!("acc-junk-{n}"))
-        .find(|id| partition_for_key(id.as_bytes(), PARTITIONS) == partition)
-        .unwrap();
+    let junk = id_on_partition("acc-junk", partition, PARTITIONS);
     let mut processor = PartitionProcessor::start(Arc::clone(&shared), partition)
         .await
         .unwrap();

@@ -18,6 +18,7 @@ use tributary_runtime::partition_for_key;
 use tributary_schemas::bank::account::{AccountCommand, Deposit, OpenAccount, Withdraw};
 use tributary_schemas::headers::EventHeaders;
 use tributary_schemas::protocol::{CommandOutcome, CommandReply};
+use tributary_tests::bank_events::id_on_partition;
 use tributary_tests::pipeline::TestPipeline;
 use tributary_tests::{BROKER_TIMEOUT, consumer, unique_name, wait_until};
 
@@ -357,10 +358,7 @@ async fn a_command_id_used_for_another_aggregate_is_refused_and_writes_nothing()
     let shared = command_side(&pipeline).await;
     let first = "acc-first";
     let partition = partition_for_key(first.as_bytes(), PARTITIONS);
-    let second = (0..)
-        .map(|n| format!("acc-second-{n}"))
-        .find(|id| partition_for_key(id.as_bytes(), PARTITIONS) == partition)
-        .unwrap();
+    let second = id_on_partition("acc-second", partition, PARTITIONS);
     let mut processor = PartitionProcessor::start(Arc::clone(&shared), partition)
         .await
         .unwrap();
@@ -418,4 +416,29 @@ async fn a_command_id_used_for_another_aggregate_is_refused_and_writes_nothing()
     )
     .await;
     assert!(repeat.duplicate);
+
+    // Two uses of one ID in one batch, decided in one round before either is read back.
+    let third = id_on_partition("acc-third", partition, PARTITIONS);
+    let fourth = id_on_partition("acc-fourth", partition, PARTITIONS);
+    let batch = [
+        command_record(&third, "batch-id", open("c")),
+        command_record(&fourth, "batch-id", open("d")),
+    ];
+    let answers = processor.handle_batch(&batch).await.unwrap();
+    let answer_of = |id: &str| {
+        answers
+            .iter()
+            .find(|handled| handled.reply.aggregate_id == id)
+            .unwrap()
+            .reply
+            .clone()
+    };
+    assert_eq!(answer_of(&third).outcome, CommandOutcome::Accepted);
+    let refused = answer_of(&fourth);
+    assert_eq!(
+        refused.reused_for,
+        Some(format!("account {third}")),
+        "{refused:?}"
+    );
+    assert_eq!(refused.event, None);
 }

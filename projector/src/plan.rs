@@ -723,4 +723,30 @@ mod tests {
         let plan = run(&[lying], &HashMap::new(), &mut HashMap::new());
         assert_eq!(plan.dead_letters[0].reason, "header_mismatch");
     }
+
+    #[test]
+    fn steps_taken_cover_every_cause_up_to_the_latest_of_their_partition() {
+        let cause = |partition: i32, offset: i64, step: u32| Cause {
+            topic: "t.transfer.events".into(),
+            partition,
+            offset,
+            step,
+        };
+        let mut taken = StepsTaken::default();
+        taken.take(&cause(0, 10, 1));
+        taken.take(&cause(0, 7, 0));
+        assert_eq!(taken.covering(&cause(0, 10, 1)), Some((10, 1)));
+        assert_eq!(taken.covering(&cause(0, 10, 0)), Some((10, 1)));
+        assert_eq!(taken.covering(&cause(0, 3, 5)), Some((10, 1)));
+        assert_eq!(
+            taken.covering(&cause(0, 10, 2)),
+            None,
+            "a later step of the same event"
+        );
+        assert_eq!(taken.covering(&cause(0, 11, 0)), None);
+        assert_eq!(taken.covering(&cause(1, 1, 0)), None, "another partition");
+        let json = serde_json::to_string(&taken).unwrap();
+        assert_eq!(json, r#"{"t.transfer.events/0":[10,1]}"#);
+        assert_eq!(serde_json::from_str::<StepsTaken>(&json).unwrap(), taken);
+    }
 }

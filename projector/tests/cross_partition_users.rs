@@ -14,9 +14,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tributary_runtime::partition_for_key;
 use tributary_schemas::bank::user::{UserEmailChanged, UserEvent, UserRegistered};
-use tributary_tests::bank_events::{RawRecord, produce};
+use tributary_tests::bank_events::{RawRecord, id_on_partition, produce};
 use tributary_tests::failures::parked_rows;
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
 use tributary_tests::process::ServiceProcess;
@@ -27,14 +26,6 @@ const PARTITIONS: i32 = 2;
 const FILLER: usize = 2_000;
 const T0: i64 = 1_790_000_000_000;
 const CATCH_UP: Duration = Duration::from_secs(120);
-
-/// An ID of the form `{base}-{n}` whose key places it on `partition`.
-fn on_partition(base: &str, partition: i32) -> String {
-    (0..)
-        .map(|n| format!("{base}-{n}"))
-        .find(|id| partition_for_key(id.as_bytes(), PARTITIONS) == partition)
-        .unwrap()
-}
 
 fn registered(email: &str, name: &str) -> UserEvent {
     UserRegistered {
@@ -77,8 +68,8 @@ async fn an_address_taken_over_across_partitions_is_never_dead_lettered() {
     let prefix = &pipeline.prefix;
     let address = format!("{}@example.org", prefix.replace('.', "-"));
     let (a, b) = (
-        on_partition(&format!("{prefix}-a"), 0),
-        on_partition(&format!("{prefix}-b"), 1),
+        id_on_partition(&format!("{prefix}-a"), 0, PARTITIONS),
+        id_on_partition(&format!("{prefix}-b"), 1, PARTITIONS),
     );
     let mut projector = pipeline.start_projector(PROJECTOR, &[]);
     projector.wait_ready(Duration::from_secs(60)).await;
@@ -93,7 +84,11 @@ async fn an_address_taken_over_across_partitions_is_never_dead_lettered() {
         &registered(&address, "Ann"),
     )];
     for index in 0..FILLER {
-        let id = on_partition(&format!("{prefix}-u{index}"), index as i32 % PARTITIONS);
+        let id = id_on_partition(
+            &format!("{prefix}-u{index}"),
+            index as i32 % PARTITIONS,
+            PARTITIONS,
+        );
         let email = format!("u{index}-{address}");
         first.push(RawRecord::at_version(
             &id,

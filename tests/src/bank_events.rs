@@ -374,3 +374,20 @@ pub async fn assert_tables_match(pool: &PgPool, workload: &AccountWorkload) {
         "ledger rows differ from the fold"
     );
 }
+
+/// The first ID of the form `{base}-{n}` whose key places it on `partition` of `partitions`.
+pub fn id_on_partition(base: &str, partition: i32, partitions: i32) -> String {
+    (0..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|id| tributary_runtime::partition_for_key(id.as_bytes(), partitions) == partition)
+        .expect("some ID lands on every partition")
+}
+
+/// An Avro single-object frame whose schema fingerprint no build of this contract has: a
+/// record of a newer build, as during a rolling upgrade or after a rollback.
+pub fn unknown_fingerprint() -> Vec<u8> {
+    let mut value = vec![0xC3, 0x01];
+    value.extend_from_slice(&0x0123_4567_89AB_CDEF_u64.to_le_bytes());
+    value.extend_from_slice(b"\x02\x04a newer event");
+    value
+}

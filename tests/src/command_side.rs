@@ -82,21 +82,32 @@ pub fn start_producer(
 /// — so that a kill or a freeze lands mid-work rather than during start-up. A process that is
 /// not serving yet counts as 0.
 pub async fn wait_until_counted(process: &ServiceProcess, series: &str, timeout: Duration) {
+    wait_until_counted_to(process, series, 1, timeout).await;
+}
+
+/// Waits until `process` reports metric `series` (summed over its labels) of at least
+/// `count`, as [`wait_until_counted`] does for 1.
+pub async fn wait_until_counted_to(
+    process: &ServiceProcess,
+    series: &str,
+    count: u32,
+    timeout: Duration,
+) {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Ok((200, body)) = crate::process::http_get(process.http, "/metrics").await {
-            let count: f64 = body
+            let total: f64 = body
                 .lines()
                 .filter(|line| line.starts_with(series))
                 .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
                 .sum();
-            if count >= 1.0 {
+            if total >= f64::from(count) {
                 return;
             }
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{series} stayed 0 for {timeout:?}:\n{}",
+            "{series} stayed below {count} for {timeout:?}:\n{}",
             process.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;

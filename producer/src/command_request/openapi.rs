@@ -32,7 +32,13 @@ impl PartialSchema for CommandRequest {
             .fold(OneOfBuilder::new(), |one_of, aggregate| {
                 one_of.item(Ref::from_schema_name(request_schema_name(aggregate)))
             })
-            .discriminator(Some(Discriminator::new("aggregate")))
+            .discriminator(Some(Discriminator::with_mapping(
+                "aggregate",
+                client_aggregates().map(|aggregate| {
+                    let schema = format!("#/components/schemas/{}", request_schema_name(aggregate));
+                    (aggregate.name, schema)
+                }),
+            )))
             .description(Some(
                 "A command for one aggregate. Answered 200 when accepted, 409 when the domain refuses it, 400/422 when malformed (naming the field), 504 on a timeout (retry with the same command_id), 503 when the broker is down.",
             ))
@@ -150,7 +156,15 @@ fn command_schema(aggregate: &'static AggregateSpec) -> OneOfBuilder {
         .fold(OneOfBuilder::new(), |one_of, command| {
             one_of.item(Ref::from_schema_name(command.name))
         })
-        .discriminator(Some(Discriminator::new("type")))
+        .discriminator(Some(Discriminator::with_mapping(
+            "type",
+            client_commands(aggregate).map(|command| {
+                (
+                    command.name,
+                    format!("#/components/schemas/{}", command.name),
+                )
+            }),
+        )))
         .description(Some(
             "The command: `type` is its Avro record name, the other members its fields.",
         ))
@@ -251,6 +265,10 @@ mod tests {
         let schemas = &document["components"]["schemas"];
         let request = &schemas["CommandRequest"];
         assert_eq!(request["discriminator"]["propertyName"], "aggregate");
+        assert_eq!(
+            request["discriminator"]["mapping"]["email-claim"],
+            "#/components/schemas/EmailClaimRequest"
+        );
         assert_eq!(
             references(&request["oneOf"]),
             ["AccountRequest", "EmailClaimRequest", "TransferRequest"]

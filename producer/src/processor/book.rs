@@ -64,6 +64,9 @@ pub struct Blocked {
     pub version: Option<u64>,
     /// What is wrong with it.
     pub reason: String,
+    /// Whether a newer build reads it (its schema is one this build does not know), rather
+    /// than no build (garbage, no value, bad headers).
+    pub awaits_newer_build: bool,
 }
 
 impl Blocked {
@@ -152,10 +155,10 @@ pub trait Book: Send + Sync {
     /// The aggregate whose recent commands include `command_id`, if one does.
     fn aggregate_of(&self, command_id: &str) -> Option<&str>;
 
-    /// The offset of the earliest record that blocks an aggregate of the book, if any: a
-    /// reader that must not pass a record unread (the saga runner) goes back there after a
-    /// restart.
-    fn earliest_blocked(&self) -> Option<i64>;
+    /// The offset of the earliest record that blocks an aggregate of the book until a newer
+    /// build reads it, if any: a reader that must not pass such a record (the saga runner)
+    /// takes no step past it and goes back there after a restart.
+    fn held_at(&self) -> Option<i64>;
 }
 
 /// The aggregates of type `A` of one partition.
@@ -182,12 +185,19 @@ struct Entry<A> {
 }
 
 impl<A> Entry<A> {
-    /// Blocks the aggregate at `record`, which cannot be read.
-    fn block(&mut self, id: &str, offset: i64, version: Option<u64>, reason: String) -> Folded {
+    /// Blocks the aggregate at the record at `offset`, which cannot be read.
+    fn block(
+        &mut self,
+        id: &str,
+        offset: i64,
+        version: Option<u64>,
+        (reason, awaits_newer_build): (String, bool),
+    ) -> Folded {
         let blocked = Blocked {
             offset,
             version,
             reason,
+            awaits_newer_build,
         };
         self.blocked = Some(blocked.clone());
         Folded::Blocked {
@@ -301,15 +311,21 @@ impl<A: Aggregate> Book for AggregateBook<A> {
         }
         let headers = match EventHeaders::parse(record.header_pairs()) {
             Ok(headers) => headers,
-            Err(error) => return entry.block(id, record.offset, None, error.to_string()),
+            Err(error) => return entry.block(id, record.offset, None, (error.to_string(), false)),
         };
         let version = headers.aggregate_version;
         if version != entry.versioned.version + 1 {
             return Folded::Void;
         }
         let decoded = match record.value.as_deref() {
-            Some(value) => A::Event::decode(codec, value).map_err(|e| e.to_string()),
-            None => Err("the record has no value".to_owned()),
+            Some(value) => A::Event::decode(codec, value).map_err(|error| {
+                let newer = matches!(
+                    error,
+                    DecodeError::UnknownFingerprint { .. } | DecodeError::UnknownSchemaId { .. }
+                );
+                (error.to_string(), newer)
+            }),
+            None => Err(("the record has no value".to_owned(), false)),
         };
         let event = match decoded {
             Ok(event) => event,
@@ -317,7 +333,8 @@ impl<A: Aggregate> Book for AggregateBook<A> {
         };
         entry.versioned.apply(&event);
         self.owners
-            .insert(headers.command_id.clone(), id.to_owned());
+            .entry(headers.command_id.clone())
+            .or_insert_with(|| id.to_owned());
         entry.recent.push_back(RecentCommand {
             command_id: headers.command_id,
             version,
@@ -401,10 +418,12 @@ impl<A: Aggregate> Book for AggregateBook<A> {
         self.aggregates.get(id)?.recent.back().cloned()
     }
 
-    fn earliest_blocked(&self) -> Option<i64> {
+    fn held_at(&self) -> Option<i64> {
         self.aggregates
             .values()
-            .filter_map(|entry| entry.blocked.as_ref().map(|blocked| blocked.offset))
+            .filter_map(|entry| entry.blocked.as_ref())
+            .filter(|blocked| blocked.awaits_newer_build)
+            .map(|blocked| blocked.offset)
             .min()
     }
 }

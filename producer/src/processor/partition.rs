@@ -301,7 +301,18 @@ impl PartitionProcessor {
     ) -> Result<Vec<Pending>, PartitionError> {
         let mut deliveries = Vec::new();
         let mut to_confirm = Vec::new();
+        // The aggregate (`<type> <id>`) each command ID of the round is for: two commands of
+        // a round are decided before either is read back, so the books cannot tell yet.
+        let mut in_round: HashMap<String, String> = HashMap::new();
         for command in round {
+            let envelope = &command.envelope;
+            let owner = format!("{} {}", envelope.aggregate_type, envelope.aggregate_id);
+            if let Some(first) = in_round.get(&envelope.command_id).filter(|f| **f != owner) {
+                let handled = reused(envelope, first.clone(), command.conflicts);
+                answered.push((command.envelope, handled));
+                continue;
+            }
+            in_round.insert(envelope.command_id.clone(), owner);
             match self.decide(&command) {
                 Step::Answer(handled) => answered.push((command.envelope, handled)),
                 Step::Write(write) => {
@@ -347,6 +358,8 @@ impl PartitionProcessor {
                 "lost the race for the version to another writer; deciding again"
             );
             command.conflicts += 1;
+            // What the log shows has changed: an "unchanged" outcome must be confirmed again.
+            command.confirmed = false;
             if command.conflicts >= MAX_ATTEMPTS {
                 return Err(PartitionError::Contended {
                     command_id: command.envelope.command_id,
@@ -408,6 +421,8 @@ impl PartitionProcessor {
             Ok(Decided::Duplicate(previous)) => {
                 answer(self.reply_for(envelope, &command.topic, &previous), true)
             }
+            // Accepted as a repeat whatever the first decision was: nobody waits for a saga's
+            // step, and the first decision's record is in the log for the saga to react to.
             Ok(Decided::StepTaken { version, latest }) => {
                 tracing::debug!(
                     partition = self.partition,

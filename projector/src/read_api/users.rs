@@ -74,8 +74,9 @@ pub(crate) async fn get_user(
 /// The user holding an e-mail address.
 ///
 /// Users are projected per partition, so while one lags, a user who moved away from the
-/// address can still show it next to the user who took it over; the later holder (by the time
-/// of the event that gave each the address) is the answer.
+/// address can still show it next to the user who took it over; the answer is the user whose
+/// row changed last (by the time of its latest event), which is the later holder unless the
+/// processors' clocks disagree by more than the time between the release and the new claim.
 #[utoipa::path(
     get,
     path = USER_BY_EMAIL,
