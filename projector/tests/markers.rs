@@ -38,6 +38,15 @@ fn publisher(pipeline: &TestPipeline, pool: &PgPool) -> (Markers, tokio::task::J
     )
 }
 
+/// Stops a publisher and waits until it has published, or withheld, what it still held.
+async fn stop(markers: Markers, task: tokio::task::JoinHandle<()>) {
+    drop(markers);
+    tokio::time::timeout(INTERVAL * 3, task)
+        .await
+        .expect("the publisher ends")
+        .expect("the publisher does not panic");
+}
+
 /// Claims partition 0 of the account events for `owner`, as a worker does on assignment.
 async fn claim(pipeline: &TestPipeline, pool: &PgPool, owner: &str) -> ClaimedPartition {
     let topic = pipeline.topology.events("account");
@@ -88,16 +97,8 @@ async fn a_worker_whose_claim_was_taken_over_publishes_nothing_more() {
     new.flush_and_wait(&new_claim).await;
 
     // The old publisher's pending marker, at its tick or at its end, is withheld.
-    drop(old);
-    tokio::time::timeout(INTERVAL * 3, old_task)
-        .await
-        .unwrap()
-        .unwrap();
-    drop(new);
-    tokio::time::timeout(INTERVAL * 3, new_task)
-        .await
-        .unwrap()
-        .unwrap();
+    stop(old, old_task).await;
+    stop(new, new_task).await;
     let written = markers_written(&pipeline, 2);
     assert_eq!(
         written,
@@ -125,11 +126,7 @@ async fn an_older_claim_in_the_same_process_never_touches_the_newer_ones_marker(
     markers.flush_and_wait(&newer).await;
     markers.flush_and_wait(&older).await;
 
-    drop(markers);
-    tokio::time::timeout(INTERVAL * 3, task)
-        .await
-        .unwrap()
-        .unwrap();
+    stop(markers, task).await;
     let written = markers_written(&pipeline, 2);
     assert_eq!(
         written,

@@ -234,6 +234,7 @@ mod tests {
     use serde_json::{Value, json};
     use utoipa::OpenApi;
 
+    use super::super::tests::sample_body;
     use super::*;
 
     #[derive(OpenApi)]
@@ -326,40 +327,11 @@ mod tests {
         );
     }
 
-    /// A value the description allows for a field of `kind`.
-    fn sample(kind: Kind) -> Value {
-        match kind {
-            Kind::Id => json!("acc-1"),
-            Kind::Text => json!("some text"),
-            Kind::OptionalText => Value::Null,
-            Kind::Amount => json!(1),
-            Kind::Currency => json!("EUR"),
-            Kind::Email => json!("ann@example.org"),
-            Kind::Purpose => json!("REGISTRATION"),
-            Kind::Flag => json!(true),
-        }
-    }
-
-    /// A request for `aggregate` with `command` and sample values for its fields.
-    fn request(aggregate: &AggregateSpec, command: &CommandSpec) -> Value {
-        let mut body = serde_json::Map::new();
-        body.insert("type".into(), json!(command.name));
-        for field in command.fields {
-            body.insert(field.name.into(), sample(field.kind));
-        }
-        let id = if aggregate.keyed_by_email {
-            "ann@example.org"
-        } else {
-            "x-1"
-        };
-        json!({"aggregate": aggregate.name, "id": id, "command": body})
-    }
-
     #[test]
     fn a_request_valid_by_the_description_is_accepted_and_no_other_command_is_described() {
         for aggregate in client_aggregates() {
             for command in client_commands(aggregate) {
-                let body = request(aggregate, command);
+                let body = sample_body(aggregate, command);
                 let parsed = CommandRequest::parse(body.to_string().as_bytes());
                 assert!(parsed.is_ok(), "{body}: {parsed:?}");
             }
@@ -367,7 +339,7 @@ mod tests {
                 .filter(|other| other.name != aggregate.name)
                 .flat_map(client_commands);
             for command in others {
-                let body = request(aggregate, command);
+                let body = sample_body(aggregate, command);
                 let parsed = CommandRequest::parse(body.to_string().as_bytes());
                 assert!(parsed.is_err(), "{body} is not described, yet accepted");
             }

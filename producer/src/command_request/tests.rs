@@ -529,7 +529,7 @@ fn bad_value(kind: Kind) -> (Value, &'static str) {
 }
 
 /// A body for `command` of `aggregate` with a valid value in every field.
-fn sample_body(aggregate: &AggregateSpec, command: &CommandSpec) -> Value {
+pub(super) fn sample_body(aggregate: &AggregateSpec, command: &CommandSpec) -> Value {
     let mut members = Map::new();
     members.insert("type".into(), json!(command.name));
     for field in command.fields {

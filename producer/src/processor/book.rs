@@ -174,6 +174,9 @@ pub struct AggregateBook<A: Aggregate> {
     parked: HashMap<String, i64>,
     /// The aggregate of each command ID among the aggregates' recent commands.
     owners: HashMap<String, String>,
+    /// The offset of the earliest record that blocks an aggregate until a newer build reads
+    /// it (see [`Book::held_at`]).
+    held_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -238,6 +241,7 @@ impl<A: Aggregate> AggregateBook<A> {
             topic: topic.to_owned(),
             aggregates,
             owners,
+            held_at: None,
             keep_commands,
             snapshot_offset: snapshot.next_offset,
             parked: snapshot.parked,
@@ -266,34 +270,8 @@ impl<A: Aggregate> AggregateBook<A> {
         self.aggregates.get(id).map(|e| &e.versioned.state)
     }
 
-    /// The refusal for a command on a blocked aggregate.
-    fn blocked_refusal(&self, id: &str, blocked: &Blocked) -> String {
-        let version = blocked.version.map_or_else(
-            || "an unknown version".to_owned(),
-            |v| format!("version {v}"),
-        );
-        format!(
-            "{} {id} is blocked: the record at offset {} of {} (which may hold {version}) cannot \
-             be read by this build ({}); no command is decided for it until a build that reads \
-             that record is deployed (docs/OPERATIONS.md, \"A blocked aggregate\")",
-            A::TYPE,
-            blocked.offset,
-            self.topic,
-            blocked.reason
-        )
-    }
-}
-
-impl<A: Aggregate> Book for AggregateBook<A> {
-    fn aggregate_type(&self) -> &'static str {
-        A::TYPE
-    }
-
-    fn topic(&self) -> &str {
-        &self.topic
-    }
-
-    fn fold(&mut self, codec: &Codec, record: &SourceRecord) -> Folded {
+    /// Folds one record by the version rule (see [`Book::fold`]).
+    fn fold_record(&mut self, codec: &Codec, record: &SourceRecord) -> Folded {
         let Some(id) = record.aggregate_id() else {
             return Folded::Unreadable("the record has no UTF-8 key".to_owned());
         };
@@ -358,6 +336,50 @@ impl<A: Aggregate> Book for AggregateBook<A> {
         Folded::Valid
     }
 
+    /// The refusal for a command on a blocked aggregate.
+    fn blocked_refusal(&self, id: &str, blocked: &Blocked) -> String {
+        let version = blocked.version.map_or_else(
+            || "an unknown version".to_owned(),
+            |v| format!("version {v}"),
+        );
+        format!(
+            "{} {id} is blocked: the record at offset {} of {} (which may hold {version}) cannot \
+             be read by this build ({}); no command is decided for it until a build that reads \
+             that record is deployed (docs/OPERATIONS.md, \"A blocked aggregate\")",
+            A::TYPE,
+            blocked.offset,
+            self.topic,
+            blocked.reason
+        )
+    }
+}
+
+impl<A: Aggregate> Book for AggregateBook<A> {
+    fn aggregate_type(&self) -> &'static str {
+        A::TYPE
+    }
+
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn fold(&mut self, codec: &Codec, record: &SourceRecord) -> Folded {
+        let folded = self.fold_record(codec, record);
+        if let Folded::Blocked {
+            blocked,
+            newly: true,
+            ..
+        } = &folded
+            && blocked.awaits_newer_build
+        {
+            self.held_at = Some(
+                self.held_at
+                    .map_or(blocked.offset, |h| h.min(blocked.offset)),
+            );
+        }
+        folded
+    }
+
     fn decide(
         &self,
         codec: &Codec,
@@ -419,12 +441,7 @@ impl<A: Aggregate> Book for AggregateBook<A> {
     }
 
     fn held_at(&self) -> Option<i64> {
-        self.aggregates
-            .values()
-            .filter_map(|entry| entry.blocked.as_ref())
-            .filter(|blocked| blocked.awaits_newer_build)
-            .map(|blocked| blocked.offset)
-            .min()
+        self.held_at
     }
 }
 
@@ -680,6 +697,26 @@ mod tests {
             matches!(&folded, Folded::Blocked { blocked, .. } if blocked.version.is_none()),
             "{folded:?}"
         );
+        assert_eq!(
+            book.held_at(),
+            None,
+            "no build reads it: nothing waits for one"
+        );
+    }
+
+    #[test]
+    fn a_record_of_an_unknown_schema_holds_the_book_at_the_earliest_one() {
+        let mut book = book();
+        let codec = Codec::single_object();
+        book.fold(&codec, &record(0, "a", 1, "c1", opened()));
+        book.fold(&codec, &record(1, "b", 1, "c2", opened()));
+        let folded = book.fold(&codec, &unreadable(record(5, "b", 2, "x", deposit(1))));
+        assert!(
+            matches!(&folded, Folded::Blocked { blocked, .. } if blocked.awaits_newer_build),
+            "{folded:?}"
+        );
+        book.fold(&codec, &unreadable(record(7, "a", 2, "y", deposit(1))));
+        assert_eq!(book.held_at(), Some(5));
     }
 
     #[test]

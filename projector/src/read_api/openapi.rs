@@ -78,16 +78,22 @@ mod tests {
         }
     }
 
+    /// The read API's router over a pool that never reaches a database: a handler that gets
+    /// past its parameters answers 503.
+    fn unreachable_database_router() -> axum::Router {
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_millis(200))
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        ReadApi::new(pool, "bank", "nowhere", Duration::ZERO).router()
+    }
+
     /// Asks the router for every path of the document (with sample values for the
     /// parameters) and checks each is served by a handler, not by the router's fallback: with
     /// no database behind the pool, a handler answers 503 with a JSON error.
     #[tokio::test]
     async fn the_router_serves_every_documented_path() {
-        let pool = PgPoolOptions::new()
-            .acquire_timeout(Duration::from_millis(200))
-            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-            .unwrap();
-        let router = ReadApi::new(pool, "bank", "nowhere", Duration::ZERO).router();
+        let router = unreachable_database_router();
         for path in ApiDoc::openapi().paths.paths.keys() {
             let uri = path.replace("{id}", "x-1").replace("{email}", "a%40b.c");
             let request = Request::get(&uri).body(Body::empty()).unwrap();
@@ -116,11 +122,7 @@ mod tests {
     /// the description excludes are answered 400 — on every route, through the router.
     #[tokio::test]
     async fn a_token_valid_by_the_description_is_never_refused_as_malformed() {
-        let pool = PgPoolOptions::new()
-            .acquire_timeout(Duration::from_millis(200))
-            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-            .unwrap();
-        let router = ReadApi::new(pool, "bank", "nowhere", Duration::ZERO).router();
+        let router = unreachable_database_router();
         let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let valid = [
             "t.account.events:0:0",
