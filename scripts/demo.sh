@@ -86,7 +86,8 @@ read_api() {
 }
 token() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("consistency_token") or "")' "$ANSWER"; }
 # The transfer and user sagas finish on their own, after the command that started them was
-# answered: no consistency token covers what a saga writes later, so the demo waits (bounded,
+# answered: the command's token reads the request (a transfer `requested`, a user
+# `registering`), and no token covers what the saga writes later, so the demo waits (bounded,
 # quietly) for the saga's end to be visible, then reads.
 # saga_done PATH FIELD VALUE...: the read API's PATH has FIELD equal to one of VALUEs.
 saga_done() {
@@ -136,10 +137,12 @@ read_api "/v1/accounts/$A"
 read_api "/v1/accounts/$B"
 read_api "/v1/accounts/$A/ledger"
 
-printf '\n== registrations (the e-mail claim is the single writer of its address)\n'
-send email-claim "ann-$RUN@example.org" "{\"type\":\"ClaimEmail\",\"user_id\":\"user-1-$RUN\",\"purpose\":\"REGISTRATION\",\"display_name\":\"Ann\"}"
-send email-claim " ANN-$RUN@Example.org " "{\"type\":\"ClaimEmail\",\"user_id\":\"user-2-$RUN\",\"purpose\":\"REGISTRATION\",\"display_name\":\"Another Ann\"}"
-wait_saga "the registration of user-1-$RUN" "/v1/users/user-1-$RUN" user_id "user-1-$RUN"
+printf '\n== registrations (the user asks; the e-mail claim, single writer of its address, decides)\n'
+send user "user-1-$RUN" "{\"type\":\"RegisterUser\",\"email\":\"ann-$RUN@example.org\",\"display_name\":\"Ann\"}"
+read_api "/v1/users/user-1-$RUN" "$(token)"
+wait_saga "the registration of user-1-$RUN" "/v1/users/user-1-$RUN" status registered not_registered
+send user "user-2-$RUN" "{\"type\":\"RegisterUser\",\"email\":\" ANN-$RUN@Example.org \",\"display_name\":\"Another Ann\"}"
+wait_saga "the registration of user-2-$RUN" "/v1/users/user-2-$RUN" status registered not_registered
 read_api "/v1/users/by-email/ann-$RUN@example.org"
 
 cat <<EOT

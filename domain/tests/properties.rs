@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use proptest::prelude::*;
 use tributary_domain::bank::account::{Account, AccountStatus};
-use tributary_domain::bank::email_claim::{EmailClaim, normalize_email};
+use tributary_domain::bank::email_claim::EmailClaim;
 use tributary_domain::bank::sagas::BankSaga;
 use tributary_domain::bank::transfer::{Transfer, TransferStatus};
 use tributary_domain::bank::user::{User, UserStatus};
@@ -28,8 +28,8 @@ use tributary_schemas::bank::account::{
     AccountCommand, AccountEvent, CloseAccount, CreditForTransfer, DebitForTransfer, Deposit,
     OpenAccount, RefundForTransfer, Withdraw,
 };
-use tributary_schemas::bank::email_claim::{ClaimEmail, ClaimPurpose};
 use tributary_schemas::bank::transfer::RequestTransfer;
+use tributary_schemas::bank::user::{ChangeUserEmail, RegisterUser, UserCommand};
 use uuid::Uuid;
 
 /// Amounts a caller might send: ordinary ones, the edges, and anything at all.
@@ -422,19 +422,19 @@ proptest! {
 
     #[test]
     fn no_two_users_ever_end_with_one_address(
-        claims in prop::collection::vec((0..USERS.len(), 0..EMAILS.len(), any::<bool>()), 0..20),
+        requests in prop::collection::vec((0..USERS.len(), 0..EMAILS.len(), any::<bool>()), 0..20),
         picks in prop::collection::vec(any::<usize>(), 0..200),
         duplicates in prop::collection::vec(prop::bool::weighted(0.15), 0..200),
     ) {
         let mut world = World::default();
         let mut schedule = Schedule::chosen(picks, duplicates);
-        for (user, email, registration) in claims {
-            let claim = ClaimEmail {
-                user_id: USERS[user].into(),
-                purpose: if registration { ClaimPurpose::Registration } else { ClaimPurpose::EmailChange },
-                display_name: Some(format!("User {user}")),
+        for (user, email, registration) in requests {
+            let command: UserCommand = if registration {
+                RegisterUser { email: EMAILS[email].into(), display_name: format!("User {user}") }.into()
+            } else {
+                ChangeUserEmail { new_email: EMAILS[email].into() }.into()
             };
-            world.send(&normalize_email(EMAILS[email]), BankCommand::EmailClaim(claim.into()));
+            world.send(USERS[user], BankCommand::User(command));
         }
         world.run_until_quiet(&mut schedule);
 

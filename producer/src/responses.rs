@@ -26,8 +26,8 @@ pub struct CommandAccepted {
     /// The aggregate's version after the command: the number of its events.
     pub version: u64,
     /// Where the command's event landed; `null` when the command was accepted without an
-    /// event because the aggregate already was as asked (e.g. the holder claiming its own
-    /// address again).
+    /// event because the aggregate already was as asked (e.g. a user asking again for the
+    /// address it is registered with).
     pub event: Option<EventCoordinates>,
     /// `<topic>:<partition>:<offset>` of the event, to pass as `?consistency=` to the read
     /// API to read this write; `null` when there is no event.

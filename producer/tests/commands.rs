@@ -5,8 +5,10 @@
 //! - concurrent commands on one aggregate keep its invariant: of 200 concurrent withdrawals of
 //!   10 from 1000, exactly 100 are accepted, the read model ends at 0, and the balance folded
 //!   over the valid events of the log (the version rule) never goes below zero;
-//! - of 50 concurrent registrations of one address, written in different cases and with
-//!   surrounding spaces, exactly one wins, and the users read model gets exactly one user;
+//! - of 50 concurrent registrations of one address by 50 users, written in different cases
+//!   and with surrounding spaces, every request is accepted and its consistency token reads
+//!   the request on the users route; then exactly one user is registered with the address and
+//!   the other 49 are not, each saying that the address is taken;
 //! - a repeated command ID gets the first answer, byte for byte, and the log holds one event
 //!   for it — also after the producer was killed with SIGKILL and started again;
 //! - the consistency token of an accepted command makes the read API answer with a state that
@@ -373,7 +375,7 @@ async fn two_hundred_concurrent_withdrawals_of_ten_from_a_thousand_accept_exactl
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_concurrent_registrations_of_one_address_accept_exactly_one() {
+async fn fifty_concurrent_registrations_of_one_address_register_exactly_one() {
     let services =
         Services::start("registrations", &[("COMMAND_TIMEOUT_MS", BURST_TIMEOUT_MS)]).await;
     let address = "ann@example.org";
@@ -388,69 +390,88 @@ async fn fifty_concurrent_registrations_of_one_address_accept_exactly_one() {
     for i in 0..50 {
         let gateway = services.producer.http;
         let user_id = format!("user-{i}");
-        let body = json!({"aggregate": "email-claim", "id": spellings[i % spellings.len()],
-                          "command": {"type": "ClaimEmail", "user_id": user_id,
-                                      "purpose": "REGISTRATION", "display_name": format!("User {i}")}});
+        let body = json!({"aggregate": "user", "id": user_id,
+                          "command": {"type": "RegisterUser", "email": spellings[i % spellings.len()],
+                                      "display_name": format!("User {i}")}});
         requests.spawn(async move {
             let response =
                 http::post_json_within(gateway, COMMANDS, &body, BURST_CLIENT_TIMEOUT).await;
             (user_id, response)
         });
     }
-    let mut statuses = BTreeMap::new();
-    let mut winners = Vec::new();
+    // Every request is accepted by its own user; the address is decided afterwards.
+    let mut tokens = BTreeMap::new();
     while let Some(joined) = requests.join_next().await {
         let (user_id, response) = joined.unwrap();
         let response = response.unwrap();
-        *statuses.entry(response.status).or_insert(0) += 1;
-        match response.status {
-            200 => {
-                let answer: CommandAccepted = serde_json::from_str(&response.body).unwrap();
-                assert_eq!(
-                    answer.id, address,
-                    "the claim is keyed by the normalized address"
-                );
-                let event = answer.event.expect("the winning claim's event");
-                assert_eq!(event.event_type, "tributary.bank.emailclaim.EmailClaimed");
-                winners.push(user_id);
-            }
-            409 => {
-                let answer: CommandRejected = serde_json::from_str(&response.body).unwrap();
-                assert_eq!(answer.id, address);
-                assert_eq!(
-                    answer.reason,
-                    format!("e-mail address {address} is already taken")
-                );
-            }
-            _ => panic!("unexpected answer {response:?}"),
-        }
-    }
-    assert_eq!(statuses, BTreeMap::from([(200, 1), (409, 49)]));
-    let winner = &winners[0];
-
-    // The user saga registers the winner; the read model gets exactly that one user.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let user = loop {
-        let read = services.read("/v1/users/by-email/ANN@Example.org").await;
-        if read.status == 200 {
-            break read.json();
-        }
-        assert_eq!(read.status, 404, "{}", read.body);
-        assert!(
-            Instant::now() < deadline,
-            "the winner was not registered within 30 s:\n{}",
-            services.producer.log_tail()
+        assert_eq!(response.status, 200, "{user_id}: {response:?}");
+        let answer: CommandAccepted = serde_json::from_str(&response.body).unwrap();
+        let event = answer.event.expect("the request's event");
+        assert_eq!(
+            event.event_type,
+            "tributary.bank.user.UserRegistrationRequested"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(user["user_id"], json!(winner));
-    assert_eq!(user["email"], json!(address));
+        tokens.insert(user_id, answer.consistency_token.expect("a token"));
+    }
+
+    // Each request's token reads that user on the users route, on the first read: the request
+    // is there, with the normalized address, whether or not its claim was decided yet.
+    for (user_id, token) in &tokens {
+        let read = services
+            .read(&format!("/v1/users/{user_id}?consistency={token}"))
+            .await;
+        assert_eq!(read.status, 200, "{user_id} with {token}: {}", read.body);
+        let user = read.json();
+        let status = user["status"].as_str().unwrap_or_default().to_owned();
+        let seen = match status.as_str() {
+            "registering" => &user["pending_email"],
+            "registered" => &user["email"],
+            "not_registered" => &json!(address),
+            _ => panic!("unexpected status: {user}"),
+        };
+        assert_eq!(seen, &json!(address), "{user}");
+    }
+
+    // The saga decides every request: one user is registered, every other one is told why not.
+    let deadline = Instant::now() + Duration::from_secs(30);
     let pool = services.pipeline.pool().await;
-    let users: Vec<(String, String)> = sqlx::query_as("SELECT user_id, email FROM users")
+    let users: Vec<(String, String, Option<String>, Option<String>)> = loop {
+        let users = sqlx::query_as(
+            "SELECT user_id, status, email, refusal FROM users WHERE status <> 'registering' ORDER BY user_id",
+        )
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(users, vec![(winner.clone(), address.to_owned())]);
+        if users.len() == 50 {
+            break users;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of 50 registrations were decided within 30 s:\n{}",
+            users.len(),
+            services.producer.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let registered: Vec<&String> = users
+        .iter()
+        .filter(|(_, status, email, _)| status == "registered" && email.as_deref() == Some(address))
+        .map(|(id, ..)| id)
+        .collect();
+    assert_eq!(registered.len(), 1, "{users:?}");
+    let taken = format!("e-mail address {address} is already taken");
+    for (id, status, email, refusal) in &users {
+        if id != registered[0] {
+            assert_eq!(
+                (status.as_str(), email, refusal.as_deref()),
+                ("not_registered", &None, Some(taken.as_str())),
+                "{id}"
+            );
+        }
+    }
+    let holder = services.read("/v1/users/by-email/ANN@Example.org").await;
+    assert_eq!(holder.status, 200, "{}", holder.body);
+    assert_eq!(holder.json()["user_id"], json!(registered[0]));
     services.finish().await;
 }
 

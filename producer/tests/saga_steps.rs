@@ -10,8 +10,8 @@
 //!   partition: no step is taken for the records after it and the saga group's committed
 //!   offset stays at it (also after a restart), so that a build that reads it handles it and
 //!   what follows in the order of their causes; the other partition goes on;
-//! - a registration the user refuses (it is registered with another address already) releases
-//!   the address it had won the claim on, so another user can register with it.
+//! - a registration asking for a taken address ends denied and releases nothing; a claim the
+//!   user did not ask for (a stray step) is refused by the user and released again.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -26,6 +26,7 @@ use tributary_schemas::bank::email_claim::{
     ClaimEmail, ClaimPurpose, EmailClaimCommand, EmailClaimEvent,
 };
 use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand};
+use tributary_schemas::bank::user::{RegisterUser, UserCommand, UserEvent};
 use tributary_schemas::protocol::CommandOutcome;
 use tributary_schemas::{Codec, RecordSet};
 use tributary_tests::bank_events::{
@@ -401,42 +402,43 @@ async fn a_record_of_a_newer_build_holds_its_partitions_steps_and_offset() {
 }
 
 fn register(user: &str, email: &str) -> SentCommand {
-    let claim = ClaimEmail {
-        user_id: user.into(),
-        purpose: ClaimPurpose::Registration,
-        display_name: Some(format!("{user}'s name")),
+    let register = RegisterUser {
+        email: email.into(),
+        display_name: format!("{user}'s name"),
     };
-    SentCommand::new(email, EmailClaimCommand::from(claim))
+    SentCommand::new(user, UserCommand::from(register))
 }
 
-/// The valid events of the claim on `email`, once the last is one that `done` accepts.
-async fn claim_history(
+/// The valid events of `aggregate` of `aggregate_type`, once the last is one that `done`
+/// accepts.
+async fn history_until<E: RecordSet + std::fmt::Debug>(
     bank: &Bank,
-    email: &str,
-    done: impl Fn(&EmailClaimEvent) -> bool,
-) -> Vec<EmailClaimEvent> {
+    aggregate_type: &str,
+    aggregate: &str,
+    done: impl Fn(&E) -> bool,
+) -> Vec<E> {
     let codec = Codec::single_object();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let history: Vec<EmailClaimEvent> = read_events(&bank.pipeline, "email-claim")
+        let history: Vec<E> = read_events(&bank.pipeline, aggregate_type)
             .valid
             .iter()
-            .filter(|record| record.aggregate_id == email)
-            .map(|record| EmailClaimEvent::decode(&codec, &record.value).unwrap())
+            .filter(|record| record.aggregate_id == aggregate)
+            .map(|record| E::decode(&codec, &record.value).unwrap())
             .collect();
         if history.last().is_some_and(&done) {
             return history;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the claim on {email} did not get there within {WAIT:?}: {history:?}"
+            "{aggregate_type} {aggregate} did not get there within {WAIT:?}: {history:?}"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_address_the_user_refuses_is_released_for_others() {
+async fn a_taken_address_is_denied_and_a_won_address_the_user_did_not_ask_for_is_released() {
     let bank = Bank::create("saga-refused").await;
     let pool = bank.pipeline.pool().await;
     let _processor = bank.start("processor", "processor-0").await;
@@ -448,12 +450,39 @@ async fn an_address_the_user_refuses_is_released_for_others() {
     );
     bank.run(&[register(&ann, &first)], CommandOutcome::Accepted)
         .await;
+    history_until(&bank, "user", &ann, |event| {
+        matches!(event, UserEvent::Registered(_))
+    })
+    .await;
 
-    // Ann, registered already, wins the claim on a second address for a registration: the user
-    // refuses it, and the claim must not stay hers.
-    bank.run(&[register(&ann, &second)], CommandOutcome::Accepted)
+    // Vic asks for Ann's address: the claim is refused and Vic's request ends denied, naming
+    // the reason; nothing is released, so Ann keeps it.
+    bank.run(&[register(&vic, &first)], CommandOutcome::Accepted)
         .await;
-    let history = claim_history(&bank, &second, |event| {
+    let vics = history_until(&bank, "user", &vic, |event| {
+        matches!(event, UserEvent::EmailDenied(_))
+    })
+    .await;
+    assert!(
+        matches!(vics.as_slice(), [UserEvent::RegistrationRequested(_), UserEvent::EmailDenied(d)] if d.reason.contains("already taken")),
+        "{vics:?}"
+    );
+    let claim: Vec<EmailClaimEvent> = history_until(&bank, "email-claim", &first, |_| true).await;
+    assert!(
+        matches!(claim.as_slice(), [EmailClaimEvent::Claimed(c), EmailClaimEvent::ClaimRejected(r)] if c.user_id == ann && r.user_id == vic),
+        "{claim:?}"
+    );
+
+    // A claim Ann never asked for (a stray step, sent straight to the commands topic) wins a
+    // second address: Ann refuses it, and the claim must not stay hers.
+    let stray = ClaimEmail {
+        user_id: ann.clone(),
+        purpose: ClaimPurpose::Registration,
+        display_name: Some("Ann".into()),
+    };
+    let stray = SentCommand::new(&second, EmailClaimCommand::from(stray));
+    bank.run(&[stray], CommandOutcome::Accepted).await;
+    let history = history_until(&bank, "email-claim", &second, |event| {
         matches!(event, EmailClaimEvent::Released(_))
     })
     .await;
@@ -461,13 +490,10 @@ async fn an_address_the_user_refuses_is_released_for_others() {
         matches!(history.as_slice(), [EmailClaimEvent::Claimed(_), EmailClaimEvent::Released(r)] if r.user_id == ann),
         "{history:?}"
     );
-    bank.run(&[register(&vic, &second)], CommandOutcome::Accepted)
-        .await;
-    claim_history(
-        &bank,
-        &second,
-        |event| matches!(event, EmailClaimEvent::Claimed(c) if c.user_id == vic),
-    )
-    .await;
+    let anns = history_until(&bank, "user", &ann, |_| true).await;
+    assert!(
+        matches!(anns.last(), Some(UserEvent::EmailRefused(r)) if r.email == second),
+        "{anns:?}"
+    );
     bank.pipeline.drop_schema(&pool).await;
 }

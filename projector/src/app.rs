@@ -21,7 +21,7 @@ use crate::dead_letters::DeadLetterPublisher;
 use crate::markers::Markers;
 use crate::metrics::ProjectorMetrics;
 use crate::projection::{SourceTopic, bank_topics};
-use crate::read_api::ReadApi;
+use crate::read_api::{ReadApi, ReadApiSettings};
 use crate::worker::{Shared, Tuning};
 use crate::{database, store};
 
@@ -100,9 +100,15 @@ pub async fn run_projection(
 
     let read_api = ReadApi::new(
         pool.clone(),
-        &config.projection,
-        schema,
-        config.read_consistency_timeout(),
+        ReadApiSettings {
+            projection: config.projection.clone(),
+            schema: schema.clone(),
+            topics: topics
+                .iter()
+                .map(|topic| topic.topic().to_owned())
+                .collect(),
+            wait_bound: config.read_consistency_timeout(),
+        },
     );
     let listener_task = read_api.start(shutdown.clone()).await?;
     let router = read_api.router().merge(http::ops_router(

@@ -1,6 +1,6 @@
 //! Writing a planned batch to PostgreSQL: one transaction that moves the partition's offset by
 //! compare-and-set and writes the aggregate states, the read tables and the newly parked
-//! aggregates — all of it or nothing.
+//! aggregates and the records sent to the dead-letter topic — all of it or nothing.
 //!
 //! The offset update comes first, so a stale worker is refused before it writes anything and
 //! a new owner's claim waits for (and then sees) a batch that is committing. When the database
@@ -74,6 +74,14 @@ pub async fn commit<R: ReadModel>(
         target.topic,
         target.partition,
         &plan.newly_parked,
+    )
+    .await?;
+    store::record_dead_letters(
+        &mut transaction,
+        target.projection,
+        target.topic,
+        target.partition,
+        &plan.dead_letters,
     )
     .await?;
     sqlx::query("SELECT pg_notify($1, $2)")

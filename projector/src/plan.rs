@@ -146,6 +146,10 @@ impl<A: Aggregate> AggregateChange<A> {
 pub struct DeadLetter {
     /// Index of the record in the batch.
     pub index: usize,
+    /// The record's offset.
+    pub offset: i64,
+    /// The aggregate the record belongs to, if its key names one.
+    pub aggregate_id: Option<String>,
     /// Short, stable label (`bad_magic`, `bad_headers`, `parked`, …).
     pub reason: &'static str,
     /// The full explanation.
@@ -228,6 +232,8 @@ impl<A: Aggregate> Plan<A> {
             });
             self.dead_letters.push(DeadLetter {
                 index: culprit.index,
+                offset: culprit.offset,
+                aggregate_id: Some(aggregate_id.clone()),
                 reason: faulty.reason,
                 error: faulty.error.clone(),
                 parked_behind: None,
@@ -235,6 +241,8 @@ impl<A: Aggregate> Plan<A> {
             for later in rest {
                 self.dead_letters.push(DeadLetter {
                     index: later.index,
+                    offset: later.offset,
+                    aggregate_id: Some(aggregate_id.clone()),
                     reason: "parked",
                     error: format!(
                         "aggregate {aggregate_id} is parked behind the event at offset {}, which could not be applied",
@@ -280,6 +288,8 @@ pub fn plan<A: Aggregate>(
                 if let Some(&first) = parked.get(id) {
                     builder.dead_letters.push(DeadLetter {
                         index,
+                        offset: record.offset,
+                        aggregate_id: Some(id.to_owned()),
                         reason: "parked",
                         error: format!(
                             "aggregate {id} is parked behind the event at offset {first}, which could not be applied"
@@ -364,6 +374,8 @@ impl<A: Aggregate> Builder<A> {
         if let Some(first) = behind {
             self.dead_letters.push(DeadLetter {
                 index,
+                offset: record.offset,
+                aggregate_id: record.aggregate_id().map(str::to_owned),
                 reason: "parked",
                 error: format!(
                     "parked behind the event at offset {first}; this record is also bad: {error}"
@@ -383,6 +395,8 @@ impl<A: Aggregate> Builder<A> {
         }
         self.dead_letters.push(DeadLetter {
             index,
+            offset: record.offset,
+            aggregate_id: record.aggregate_id().map(str::to_owned),
             reason,
             error,
             parked_behind: None,

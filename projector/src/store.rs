@@ -1,5 +1,6 @@
-//! The offset store and the parked-aggregate register: the projector's own bookkeeping in
-//! PostgreSQL, written in the same transactions as the read tables.
+//! The offset store, the parked-aggregate register and the dead-letter register: the
+//! projector's own bookkeeping in PostgreSQL, written in the same transactions as the read
+//! tables.
 //!
 //! Exactly-once rests on [`claim`] and [`advance`]. A worker that is assigned a partition
 //! claims it, which bumps the partition's epoch and returns the offset to resume from. Every
@@ -12,6 +13,8 @@ use std::collections::HashMap;
 
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
+
+use crate::plan::DeadLetter;
 
 /// The LISTEN/NOTIFY channel on which commits into `schema` are announced.
 pub fn progress_channel(schema: &str) -> String {
@@ -245,6 +248,85 @@ pub async fn park(
     .execute(connection)
     .await?;
     Ok(())
+}
+
+/// Records the batch's dead letters, in the batch's transaction. A retried batch records
+/// the same records again, which changes nothing.
+pub async fn record_dead_letters(
+    connection: &mut PgConnection,
+    projection: &str,
+    topic: &str,
+    partition: i32,
+    letters: &[DeadLetter],
+) -> Result<(), sqlx::Error> {
+    if letters.is_empty() {
+        return Ok(());
+    }
+    let offsets: Vec<i64> = letters.iter().map(|l| l.offset).collect();
+    let ids: Vec<Option<&str>> = letters.iter().map(|l| l.aggregate_id.as_deref()).collect();
+    let reasons: Vec<&str> = letters.iter().map(|l| l.reason).collect();
+    let errors: Vec<&str> = letters.iter().map(|l| l.error.as_str()).collect();
+    let behind: Vec<Option<i64>> = letters.iter().map(|l| l.parked_behind).collect();
+    sqlx::query(
+        "INSERT INTO dead_lettered_records
+             (projection, topic, partition, source_offset, aggregate_id, reason, error, parked_behind)
+         SELECT $1, $2, $3, *
+         FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[])
+         ON CONFLICT (projection, topic, partition, source_offset) DO NOTHING",
+    )
+    .bind(projection)
+    .bind(topic)
+    .bind(partition)
+    .bind(&offsets)
+    .bind(&ids)
+    .bind(&reasons)
+    .bind(&errors)
+    .bind(&behind)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// A record the projection sent to the dead-letter topic instead of applying it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetteredRecord {
+    /// The aggregate it belongs to, if its key names one.
+    pub aggregate_id: Option<String>,
+    /// Short reason label (`parked` for a record held back behind an earlier failure).
+    pub reason: String,
+    /// The full explanation.
+    pub error: String,
+    /// For a parked record, the offset of the failure it waits behind.
+    pub parked_behind: Option<i64>,
+}
+
+/// The record at `offset` of the partition, if the projection dead-lettered it.
+pub async fn dead_lettered_at(
+    executor: impl sqlx::PgExecutor<'_>,
+    projection: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<Option<DeadLetteredRecord>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT aggregate_id, reason, error, parked_behind FROM dead_lettered_records
+         WHERE projection = $1 AND topic = $2 AND partition = $3 AND source_offset = $4",
+    )
+    .bind(projection)
+    .bind(topic)
+    .bind(partition)
+    .bind(offset)
+    .fetch_optional(executor)
+    .await?;
+    row.map(|row| {
+        Ok(DeadLetteredRecord {
+            aggregate_id: row.try_get("aggregate_id")?,
+            reason: row.try_get("reason")?,
+            error: row.try_get("error")?,
+            parked_behind: row.try_get("parked_behind")?,
+        })
+    })
+    .transpose()
 }
 
 #[cfg(test)]

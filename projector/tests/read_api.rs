@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 use tributary_projector::database;
-use tributary_projector::read_api::ReadApi;
+use tributary_projector::read_api::{ReadApi, ReadApiSettings};
 use tributary_projector::store;
 use tributary_runtime::Shutdown;
 
@@ -53,7 +53,13 @@ impl TestDb {
     }
 
     fn api(&self, wait_bound: Duration) -> ReadApi {
-        ReadApi::new(self.pool.clone(), PROJECTION, &self.schema, wait_bound)
+        let settings = ReadApiSettings {
+            projection: PROJECTION.to_owned(),
+            schema: self.schema.clone(),
+            topics: vec![TOPIC.to_owned()],
+            wait_bound,
+        };
+        ReadApi::new(self.pool.clone(), settings)
     }
 
     async fn drop_schema(self) {
@@ -86,8 +92,8 @@ impl TestDb {
 
     async fn insert_user(&self) {
         sqlx::query(
-            "INSERT INTO users (user_id, email, display_name, version, updated_at)
-             VALUES ('user-1', 'ann@example.com', 'Ann', 2, '2024-05-01T12:00:00.5+02:00')",
+            "INSERT INTO users (user_id, status, email, pending_email, refusal, display_name, version, updated_at)
+             VALUES ('user-1', 'registered', 'ann@example.com', NULL, NULL, 'Ann', 2, '2024-05-01T12:00:00.5+02:00')",
         )
         .execute(&self.pool)
         .await
@@ -241,7 +247,8 @@ async fn each_resource_is_served_as_json() {
     let (status, user) = get(&router, "/v1/users/user-1").await;
     assert_eq!(status, StatusCode::OK);
     let expected = json!({
-        "user_id": "user-1", "email": "ann@example.com", "display_name": "Ann", "version": 2,
+        "user_id": "user-1", "status": "registered", "email": "ann@example.com",
+        "pending_email": null, "refusal": null, "display_name": "Ann", "version": 2,
         "updated_at": "2024-05-01T10:00:00.500000Z",
     });
     assert_eq!(user, expected);
@@ -306,6 +313,21 @@ async fn malformed_requests_answer_400_naming_what_is_wrong() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("after_version"));
 
+    db.drop_schema().await;
+}
+
+#[tokio::test]
+async fn a_token_of_a_topic_the_projection_does_not_read_answers_422_at_once() {
+    let db = TestDb::new().await;
+    db.insert_account("acc-1", 700, 3).await;
+    let router = db.api(LONG_BOUND).router();
+    let uri = "/v1/accounts/acc-1?consistency=bank.email-claim.events:3:7";
+    let (status, body) = within(PROMPTLY, "the refused read", get(&router, uri)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let error = body["error"].as_str().unwrap();
+    for part in ["bank.email-claim.events", "does not read", TOPIC] {
+        assert!(error.contains(part), "{part:?} not in {error:?}");
+    }
     db.drop_schema().await;
 }
 

@@ -2,7 +2,9 @@
 //! process against the real broker and PostgreSQL: a read carrying the consistency token of
 //! an event produced a moment ago answers, in one request, with the state that includes the
 //! event; a token the projection never reaches is answered with 503 after the configured
-//! bound, saying how far the projection got; a malformed token is a 400.
+//! bound, saying how far the projection got; a token of an event the projection dead-lettered
+//! is a 409 naming the aggregate and the reason, never a 200 without the write; a malformed
+//! token is a 400.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tributary_schemas::bank::account::{AccountEvent, AccountOpened, Deposited};
-use tributary_tests::bank_events::{AccountWorkload, RawRecord, produce};
+use tributary_tests::bank_events::{AccountWorkload, RawRecord, produce, unknown_fingerprint};
 use tributary_tests::pipeline::TestPipeline;
 use tributary_tests::process::http_get;
 use tributary_tests::producer;
@@ -178,6 +180,79 @@ async fn a_token_never_reached_answers_503_within_the_bound() {
         let error = json(&body)["error"].as_str().unwrap_or_default().to_owned();
         assert!(error.contains(malformed), "{body}");
     }
+
+    projector.stop_gracefully(Duration::from_secs(30)).await;
+    pipeline.drop_schema(&pipeline.pool().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_a_dead_lettered_event_is_refused_naming_the_aggregate() {
+    let bound = Duration::from_secs(10);
+    let pipeline = TestPipeline::create("ryw", 1).await;
+    let topic = pipeline.topology.events("account");
+    let mut projector = pipeline.start_projector(
+        PROJECTOR,
+        &[(
+            "READ_CONSISTENCY_TIMEOUT_MS",
+            &bound.as_millis().to_string(),
+        )],
+    );
+    projector.wait_ready(Duration::from_secs(60)).await;
+
+    // `parked` opens, then gets a record this build cannot decode (so it is parked), then a
+    // deposit, which is dead-lettered behind it; `healthy` is deposited to after both.
+    let parked = format!("{}-parked", pipeline.prefix);
+    let healthy = format!("{}-healthy", pipeline.prefix);
+    let newer = RawRecord {
+        key: Some(parked.as_bytes().to_vec()),
+        value: Some(unknown_fingerprint()),
+        headers: Vec::new(),
+    };
+    let records = [
+        RawRecord::at_version(&parked, 1, 1, &opened(&parked)),
+        newer,
+        RawRecord::at_version(&parked, 3, 3, &deposit(40)),
+        RawRecord::at_version(&healthy, 1, 4, &opened(&healthy)),
+        RawRecord::at_version(&healthy, 2, 5, &deposit(70)),
+    ];
+    let coordinates = produce(&producer(&[]), &topic, &records).await;
+    let token = |index: usize| {
+        let (partition, offset) = coordinates[index];
+        format!("{topic}:{partition}:{offset}")
+    };
+
+    // The healthy account's write is read with its token, so the projection has passed the
+    // parked account's records too.
+    let (status, body) = projector
+        .get(&format!("/v1/accounts/{healthy}?consistency={}", token(4)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["balance"], 70, "{body}");
+
+    for (index, reason) in [(1, None), (2, Some("parked"))] {
+        let (status, body) = projector
+            .get(&format!(
+                "/v1/accounts/{parked}?consistency={}",
+                token(index)
+            ))
+            .await;
+        assert_eq!(status, 409, "token {}: {body}", token(index));
+        let answer = json(&body);
+        assert_eq!(answer["aggregate_id"], parked.as_str(), "{body}");
+        assert_eq!(answer["offset"], coordinates[index].1, "{body}");
+        assert_eq!(answer["projection"], "bank", "{body}");
+        if let Some(reason) = reason {
+            assert_eq!(answer["reason"], reason, "{body}");
+        }
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(&parked) && error.contains(".dlq"), "{body}");
+    }
+    // The token of the write before the failure still reads the account as it was then.
+    let (status, body) = projector
+        .get(&format!("/v1/accounts/{parked}?consistency={}", token(0)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["balance"], 0, "{body}");
 
     projector.stop_gracefully(Duration::from_secs(30)).await;
     pipeline.drop_schema(&pipeline.pool().await).await;

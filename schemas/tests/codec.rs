@@ -152,6 +152,23 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
         round_trip(ChangeUserEmail {
             new_email: s("d@e.f"),
         }),
+        round_trip(ConfirmUserEmail { email: s("d@e.f") }),
+        round_trip(DenyUserEmail {
+            email: s("d@e.f"),
+            reason: s("e-mail address d@e.f is already taken"),
+        }),
+        round_trip(UserRegistrationRequested {
+            email: s("a@b.c"),
+            display_name: s("Ada"),
+        }),
+        round_trip(UserEmailChangeRequested {
+            old_email: s("a@b.c"),
+            new_email: s("d@e.f"),
+        }),
+        round_trip(UserEmailDenied {
+            email: s("d@e.f"),
+            reason: s("e-mail address d@e.f is already taken"),
+        }),
         round_trip(TransferRequested {
             source_account_id: s("a"),
             target_account_id: s("b"),

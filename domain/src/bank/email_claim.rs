@@ -4,8 +4,8 @@
 //! Uniqueness across users cannot be decided by the user aggregate, which only sees itself.
 //! Keying a claim by the address instead routes every competing claim on one address to the
 //! same partition and the same writer, which decides them one after the other; the winner's
-//! `EmailClaimed` then drives the user saga. A refused claim is recorded, so that whoever waits
-//! on the registration can learn that the address was taken.
+//! `EmailClaimed` then drives the user saga. A refused claim is recorded, so that the saga tells
+//! the user that asked for the address that it was taken.
 
 use serde::{Deserialize, Serialize};
 use tributary_schemas::bank::email_claim::{
@@ -69,7 +69,7 @@ impl Aggregate for EmailClaim {
 }
 
 /// The reason a claim on a held address is refused.
-fn taken(email: &str) -> String {
+pub(crate) fn taken(email: &str) -> String {
     format!("e-mail address {email} is already taken")
 }
 
@@ -100,10 +100,11 @@ impl EmailClaim {
         }
     }
 
-    /// Frees the address if the user holds it; releasing a free address changes nothing.
+    /// Frees the address if the user holds it. Releasing a free address, or one another user
+    /// holds, changes nothing: the saga releases the address of every request that ended
+    /// without it, whether or not the user had won the claim.
     fn release(&self, email: &str, release: &ReleaseEmail) -> Decision {
         match &self.holder {
-            None => Ok(None),
             Some(holder) if *holder == release.user_id => Ok(Some(
                 EmailReleased {
                     email: email.to_owned(),
@@ -111,10 +112,7 @@ impl EmailClaim {
                 }
                 .into(),
             )),
-            Some(holder) => Err(Rejection::new(format!(
-                "e-mail address {email} is held by user {holder}, so user {} cannot release it",
-                release.user_id
-            ))),
+            _ => Ok(None),
         }
     }
 }
@@ -333,14 +331,9 @@ mod tests {
     }
 
     #[test]
-    fn only_the_holder_may_release_the_address() {
-        let decision = given(&[claimed_by("u-1")]).decide(EMAIL, &release("u-2"));
-        let rejection = decision.unwrap_err();
-        assert_eq!(
-            rejection.reason,
-            "e-mail address ann@example.org is held by user u-1, so user u-2 cannot release it"
-        );
-        assert_eq!(rejection.recorded, None);
+    fn a_user_that_does_not_hold_the_address_releases_nothing() {
+        let held = given(&[claimed_by("u-1")]);
+        assert_eq!(held.decide(EMAIL, &release("u-2")), Ok(None));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The bank's processes that span aggregates: the transfer saga (debit the source, credit the
-//! target, refund on a refused credit, end the transfer) and the user saga (register or move a
-//! user once it won the claim on an address, then release the old address).
+//! target, refund on a refused credit, end the transfer) and the user saga (claim the address
+//! a user asked for, confirm or refuse the request once the claim is decided, then release the
+//! address the user no longer uses).
 //!
 //! Both are one stateless reaction per event: every event carries what the next step needs
 //! (see docs/ARCHITECTURE.md), so the runner keeps nothing but its consumer offsets. Command
@@ -11,13 +12,14 @@ use tributary_schemas::bank::account::{
     AccountEvent, CreditForTransfer, DebitForTransfer, RefundForTransfer,
 };
 use tributary_schemas::bank::email_claim::{
-    ClaimPurpose, EmailClaimEvent, EmailClaimed, ReleaseEmail,
+    ClaimEmail, ClaimPurpose, EmailClaimEvent, EmailClaimRejected, EmailClaimed, ReleaseEmail,
 };
 use tributary_schemas::bank::transfer::{
     CompleteTransfer, FailTransfer, RecordSourceDebited, TransferEvent,
 };
-use tributary_schemas::bank::user::{ChangeUserEmail, RegisterUser, UserEvent};
+use tributary_schemas::bank::user::{ConfirmUserEmail, DenyUserEmail, UserEvent};
 
+use super::email_claim::taken;
 use super::{BankCommand, BankEvent};
 use crate::{Saga, SagaStep, step_command_id};
 
@@ -38,10 +40,7 @@ impl Saga for BankSaga {
         let step = match event {
             BankEvent::Transfer(event) => react_to_transfer(aggregate_id, event),
             BankEvent::Account(event) => react_to_account(event),
-            BankEvent::EmailClaim(EmailClaimEvent::Claimed(claimed)) => {
-                Some(react_to_claim(claimed, version))
-            }
-            BankEvent::EmailClaim(_) => None,
+            BankEvent::EmailClaim(event) => react_to_claim(version, event),
             BankEvent::User(event) => react_to_user(aggregate_id, version, event),
         };
         step.into_iter().collect()
@@ -163,69 +162,120 @@ fn fail_transfer(transfer_id: &str, reason: &str, compensated: bool) -> SagaStep
     )
 }
 
-/// The user saga's step after a won claim (saga ID = user ID; the step names the address and
-/// the claim's version, because one user may claim the same address more than once over its
-/// life).
-fn react_to_claim(claimed: &EmailClaimed, version: u64) -> SagaStep<BankCommand> {
-    let user_id = &claimed.user_id;
-    let email = &claimed.email;
-    match claimed.purpose {
-        ClaimPurpose::Registration => step(
-            user_id,
-            &format!("register:{email}@{version}"),
-            user_id,
-            BankCommand::User(
-                RegisterUser {
-                    email: email.clone(),
-                    // The claim refuses a registration without a name; should one slip
-                    // through, the user refuses the empty name, which an operator can see.
-                    display_name: claimed.display_name.clone().unwrap_or_default(),
-                }
-                .into(),
-            ),
-        ),
-        ClaimPurpose::EmailChange => step(
-            user_id,
-            &format!("change-email:{email}@{version}"),
-            user_id,
-            BankCommand::User(
-                ChangeUserEmail {
-                    new_email: email.clone(),
-                }
-                .into(),
-            ),
-        ),
+/// The user saga's step after a claim was decided: confirm the request to the user, or tell
+/// it the address was refused (saga ID = user ID; the step names the address and the claim's
+/// version, because one user may claim the same address more than once over its life).
+fn react_to_claim(version: u64, event: &EmailClaimEvent) -> Option<SagaStep<BankCommand>> {
+    match event {
+        EmailClaimEvent::Claimed(claimed) => Some(confirm_claim(claimed, version)),
+        EmailClaimEvent::ClaimRejected(rejected) => Some(deny_claim(rejected, version)),
+        EmailClaimEvent::Released(_) | EmailClaimEvent::CommandRefused(_) => None,
     }
 }
 
-/// The user saga's last step of a change of address: give the old address up; and the step
-/// after the user refused the address it had claimed: give that one up.
+/// The won claim confirmed to the user that asked for it.
+fn confirm_claim(claimed: &EmailClaimed, version: u64) -> SagaStep<BankCommand> {
+    let email = &claimed.email;
+    step(
+        &claimed.user_id,
+        &format!("confirm:{email}@{version}"),
+        &claimed.user_id,
+        BankCommand::User(
+            ConfirmUserEmail {
+                email: email.clone(),
+            }
+            .into(),
+        ),
+    )
+}
+
+/// The refused claim reported to the user that asked for it.
+fn deny_claim(rejected: &EmailClaimRejected, version: u64) -> SagaStep<BankCommand> {
+    let email = &rejected.email;
+    step(
+        &rejected.user_id,
+        &format!("deny:{email}@{version}"),
+        &rejected.user_id,
+        BankCommand::User(
+            DenyUserEmail {
+                email: email.clone(),
+                reason: taken(email),
+            }
+            .into(),
+        ),
+    )
+}
+
+/// The user saga's steps driven by the user: claim the address it asked for; after a change
+/// of address, give the old one up; after the user refused an address whose claim it won,
+/// give that one up. A denied request held no claim, so it releases nothing: a release then
+/// could only free the address of a later request that won it.
 fn react_to_user(user_id: &str, version: u64, event: &UserEvent) -> Option<SagaStep<BankCommand>> {
     match event {
-        UserEvent::EmailChanged(changed) => Some(step(
+        UserEvent::RegistrationRequested(requested) => Some(claim_for(
+            user_id,
+            version,
+            &requested.email,
+            ClaimPurpose::Registration,
+            Some(requested.display_name.clone()),
+        )),
+        UserEvent::EmailChangeRequested(requested) => Some(claim_for(
+            user_id,
+            version,
+            &requested.new_email,
+            ClaimPurpose::EmailChange,
+            None,
+        )),
+        UserEvent::EmailChanged(changed) => Some(release_for(
             user_id,
             &format!("release:{}@{version}", changed.old_email),
             &changed.old_email,
-            BankCommand::EmailClaim(
-                ReleaseEmail {
-                    user_id: user_id.to_owned(),
-                }
-                .into(),
-            ),
         )),
-        UserEvent::EmailRefused(refused) => Some(step(
+        UserEvent::EmailRefused(refused) => Some(release_for(
             user_id,
             &format!("release-refused:{}@{version}", refused.email),
             &refused.email,
-            BankCommand::EmailClaim(
-                ReleaseEmail {
-                    user_id: user_id.to_owned(),
-                }
-                .into(),
-            ),
         )),
-        UserEvent::Registered(_) | UserEvent::CommandRefused(_) => None,
+        UserEvent::Registered(_) | UserEvent::EmailDenied(_) | UserEvent::CommandRefused(_) => None,
     }
+}
+
+/// The step that claims `email` for the user's request at `version`.
+fn claim_for(
+    user_id: &str,
+    version: u64,
+    email: &str,
+    purpose: ClaimPurpose,
+    display_name: Option<String>,
+) -> SagaStep<BankCommand> {
+    step(
+        user_id,
+        &format!("claim:{email}@{version}"),
+        email,
+        BankCommand::EmailClaim(
+            ClaimEmail {
+                user_id: user_id.to_owned(),
+                purpose,
+                display_name,
+            }
+            .into(),
+        ),
+    )
+}
+
+/// The step named `name` that gives up the user's claim on `email`.
+fn release_for(user_id: &str, name: &str, email: &str) -> SagaStep<BankCommand> {
+    step(
+        user_id,
+        name,
+        email,
+        BankCommand::EmailClaim(
+            ReleaseEmail {
+                user_id: user_id.to_owned(),
+            }
+            .into(),
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -234,11 +284,14 @@ mod tests {
         AccountClosed, AccountOpened, CreditedForTransfer, DebitedForTransfer, Deposited,
         RefundedForTransfer, TransferCreditRejected, TransferDebitRejected, Withdrawn,
     };
-    use tributary_schemas::bank::email_claim::{EmailClaimRejected, EmailReleased};
+    use tributary_schemas::bank::email_claim::EmailReleased;
     use tributary_schemas::bank::transfer::{
         TransferCompleted, TransferFailed, TransferRequested, TransferSourceDebited,
     };
-    use tributary_schemas::bank::user::{UserEmailChanged, UserEmailRefused, UserRegistered};
+    use tributary_schemas::bank::user::{
+        UserEmailChangeRequested, UserEmailChanged, UserEmailDenied, UserEmailRefused,
+        UserRegistered, UserRegistrationRequested,
+    };
 
     use super::*;
 
@@ -418,36 +471,84 @@ mod tests {
     }
 
     #[test]
-    fn a_won_registration_claim_registers_the_user() {
-        let command = RegisterUser {
+    fn a_registration_request_claims_the_address_with_the_name() {
+        let event = user(UserRegistrationRequested {
             email: "ann@example.org".into(),
             display_name: "Ann".into(),
+        });
+        let command = ClaimEmail {
+            user_id: "u-1".into(),
+            purpose: ClaimPurpose::Registration,
+            display_name: Some("Ann".into()),
         };
         assert_eq!(
-            react(
-                "ann@example.org",
-                claimed(ClaimPurpose::Registration, Some("Ann"))
-            ),
+            react("u-1", event),
             expect_step(
                 "u-1",
-                "register:ann@example.org@1",
-                "u-1",
-                BankCommand::User(command.into())
+                "claim:ann@example.org@1",
+                "ann@example.org",
+                BankCommand::EmailClaim(command.into())
             )
         );
     }
 
     #[test]
-    fn a_won_change_claim_moves_the_user_to_the_address() {
-        let command = ChangeUserEmail {
+    fn a_change_request_claims_the_new_address() {
+        let event = user(UserEmailChangeRequested {
+            old_email: "ann@old.example".into(),
             new_email: "ann@example.org".into(),
+        });
+        let command = ClaimEmail {
+            user_id: "u-1".into(),
+            purpose: ClaimPurpose::EmailChange,
+            display_name: None,
         };
         assert_eq!(
-            react("ann@example.org", claimed(ClaimPurpose::EmailChange, None)),
+            react("u-1", event),
             expect_step(
                 "u-1",
-                "change-email:ann@example.org@1",
-                "u-1",
+                "claim:ann@example.org@1",
+                "ann@example.org",
+                BankCommand::EmailClaim(command.into())
+            )
+        );
+    }
+
+    #[test]
+    fn a_won_claim_is_confirmed_to_the_user_whatever_its_purpose() {
+        let command = ConfirmUserEmail {
+            email: "ann@example.org".into(),
+        };
+        for purpose in [ClaimPurpose::Registration, ClaimPurpose::EmailChange] {
+            assert_eq!(
+                react("ann@example.org", claimed(purpose, Some("Ann"))),
+                expect_step(
+                    "u-1",
+                    "confirm:ann@example.org@1",
+                    "u-1",
+                    BankCommand::User(command.clone().into())
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_claim_is_denied_to_the_user_that_asked() {
+        let event = claim(EmailClaimRejected {
+            email: "ann@example.org".into(),
+            user_id: "u-2".into(),
+            claimed_by: "u-1".into(),
+        });
+        let command = DenyUserEmail {
+            email: "ann@example.org".into(),
+            reason: "e-mail address ann@example.org is already taken".into(),
+        };
+        assert_eq!(
+            react("ann@example.org", event),
+            expect_step(
+                "u-2",
+                "deny:ann@example.org@1",
+                "u-2",
                 BankCommand::User(command.into())
             )
         );
@@ -511,11 +612,6 @@ mod tests {
                 reason: "r".into(),
                 compensated: false,
             }),
-            claim(EmailClaimRejected {
-                email: "ann@example.org".into(),
-                user_id: "u-2".into(),
-                claimed_by: "u-1".into(),
-            }),
             claim(EmailReleased {
                 email: "ann@example.org".into(),
                 user_id: "u-1".into(),
@@ -523,6 +619,10 @@ mod tests {
             user(UserRegistered {
                 email: "ann@example.org".into(),
                 display_name: "Ann".into(),
+            }),
+            user(UserEmailDenied {
+                email: "ann@example.org".into(),
+                reason: "taken".into(),
             }),
         ];
         for event in quiet {

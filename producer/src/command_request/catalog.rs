@@ -21,7 +21,9 @@ use tributary_schemas::bank::email_claim::{ClaimEmail, ReleaseEmail};
 use tributary_schemas::bank::transfer::{
     CompleteTransfer, FailTransfer, RecordSourceDebited, RequestTransfer,
 };
-use tributary_schemas::bank::user::{ChangeUserEmail, RegisterUser};
+use tributary_schemas::bank::user::{
+    ChangeUserEmail, ConfirmUserEmail, DenyUserEmail, RegisterUser,
+};
 
 use super::fields::{Fields, Invalid};
 
@@ -170,7 +172,8 @@ pub(super) static AGGREGATES: [AggregateSpec; 4] = [
 
 /// The saga whose steps are the transfer's debit, credit, refund and end.
 const TRANSFER_SAGA: Sender = Sender::Saga("transfer");
-/// The saga that registers or moves a user once it won an address, and frees the old one.
+/// The saga that claims the address a user asked for, confirms or denies the request, and
+/// frees the address the user no longer uses.
 const USER_SAGA: Sender = Sender::Saga("user");
 
 /// Shorthand for a field of the table.
@@ -297,7 +300,7 @@ static EMAIL_CLAIM_COMMANDS: [CommandSpec; 2] = [
             field("purpose", Kind::Purpose),
             field("display_name", Kind::OptionalText),
         ],
-        sender: Sender::Client,
+        sender: USER_SAGA,
         build: |fields| {
             let command = ClaimEmail {
                 user_id: fields.id("user_id")?,
@@ -321,7 +324,7 @@ static EMAIL_CLAIM_COMMANDS: [CommandSpec; 2] = [
     },
 ];
 
-static USER_COMMANDS: [CommandSpec; 2] = [
+static USER_COMMANDS: [CommandSpec; 4] = [
     CommandSpec {
         name: "RegisterUser",
         full_name: RegisterUser::FULL_NAME,
@@ -329,7 +332,7 @@ static USER_COMMANDS: [CommandSpec; 2] = [
             field("email", Kind::Email),
             field("display_name", Kind::Text),
         ],
-        sender: USER_SAGA,
+        sender: Sender::Client,
         build: |fields| {
             let command = RegisterUser {
                 email: fields.email("email")?,
@@ -342,10 +345,35 @@ static USER_COMMANDS: [CommandSpec; 2] = [
         name: "ChangeUserEmail",
         full_name: ChangeUserEmail::FULL_NAME,
         fields: &[field("new_email", Kind::Email)],
-        sender: USER_SAGA,
+        sender: Sender::Client,
         build: |fields| {
             let command = ChangeUserEmail {
                 new_email: fields.email("new_email")?,
+            };
+            Ok(BankCommand::User(command.into()))
+        },
+    },
+    CommandSpec {
+        name: "ConfirmUserEmail",
+        full_name: ConfirmUserEmail::FULL_NAME,
+        fields: &[field("email", Kind::Email)],
+        sender: USER_SAGA,
+        build: |fields| {
+            let command = ConfirmUserEmail {
+                email: fields.email("email")?,
+            };
+            Ok(BankCommand::User(command.into()))
+        },
+    },
+    CommandSpec {
+        name: "DenyUserEmail",
+        full_name: DenyUserEmail::FULL_NAME,
+        fields: &[field("email", Kind::Email), field("reason", Kind::Text)],
+        sender: USER_SAGA,
+        build: |fields| {
+            let command = DenyUserEmail {
+                email: fields.email("email")?,
+                reason: fields.text("reason")?,
             };
             Ok(BankCommand::User(command.into()))
         },

@@ -297,6 +297,8 @@ impl Serialize for CommandBody<'_> {
             BankCommand::User(command) => match command {
                 UserCommand::Register(record) => tagged(name, record, s),
                 UserCommand::ChangeEmail(record) => tagged(name, record, s),
+                UserCommand::ConfirmEmail(record) => tagged(name, record, s),
+                UserCommand::DenyEmail(record) => tagged(name, record, s),
             },
             BankCommand::Transfer(command) => match command {
                 TransferCommand::Request(record) => tagged(name, record, s),

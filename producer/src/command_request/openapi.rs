@@ -267,12 +267,12 @@ mod tests {
         let request = &schemas["CommandRequest"];
         assert_eq!(request["discriminator"]["propertyName"], "aggregate");
         assert_eq!(
-            request["discriminator"]["mapping"]["email-claim"],
-            "#/components/schemas/EmailClaimRequest"
+            request["discriminator"]["mapping"]["user"],
+            "#/components/schemas/UserRequest"
         );
         assert_eq!(
             references(&request["oneOf"]),
-            ["AccountRequest", "EmailClaimRequest", "TransferRequest"]
+            ["AccountRequest", "UserRequest", "TransferRequest"]
         );
         let expected = [
             (
@@ -280,7 +280,11 @@ mod tests {
                 "account",
                 &["OpenAccount", "Deposit", "Withdraw", "CloseAccount"][..],
             ),
-            ("EmailClaimRequest", "email-claim", &["ClaimEmail"][..]),
+            (
+                "UserRequest",
+                "user",
+                &["RegisterUser", "ChangeUserEmail"][..],
+            ),
             ("TransferRequest", "transfer", &["RequestTransfer"][..]),
         ];
         for (name, aggregate, commands) in expected {
@@ -299,6 +303,8 @@ mod tests {
             }
         }
         assert!(schemas.get("DebitForTransfer").is_none());
+        assert!(schemas.get("ClaimEmail").is_none());
+        assert!(schemas.get("EmailClaimRequest").is_none());
     }
 
     #[test]
@@ -320,10 +326,14 @@ mod tests {
             json!(["string", "null"])
         );
         assert_eq!(deposit["properties"]["type"]["enum"], json!(["Deposit"]));
-        let claim = &document["components"]["schemas"]["ClaimEmail"];
+        let register = &document["components"]["schemas"]["RegisterUser"];
         assert_eq!(
-            claim["properties"]["purpose"]["enum"],
-            json!(["REGISTRATION", "EMAIL_CHANGE"])
+            register["required"],
+            json!(["type", "email", "display_name"])
+        );
+        assert_eq!(
+            register["properties"]["email"]["description"],
+            "The address asked for; the user normalizes it (trimmed, lower case)."
         );
     }
 

@@ -11,7 +11,7 @@ use tributary_schemas::bank::account::{
 };
 use tributary_schemas::bank::email_claim::{ClaimEmail, ClaimPurpose, EmailClaimCommand};
 use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand};
-use tributary_schemas::bank::user::UserCommand;
+use tributary_schemas::bank::user::{ChangeUserEmail, RegisterUser, UserCommand};
 
 use super::catalog::{AGGREGATES, AggregateSpec, CommandSpec, Kind};
 use super::openapi::record_schema;
@@ -122,7 +122,7 @@ fn a_command_of_another_aggregate_is_refused_listing_the_aggregates_commands() {
         refused(&body),
         invalid(
             "command.type",
-            "command.type: \"Deposit\" is not a command of aggregate \"user\"; its commands are RegisterUser, ChangeUserEmail"
+            "command.type: \"Deposit\" is not a command of aggregate \"user\"; its commands are RegisterUser, ChangeUserEmail, ConfirmUserEmail, DenyUserEmail"
         )
     );
 }
@@ -242,13 +242,13 @@ fn saga_steps_are_refused_to_clients() {
             "command.type: \"DebitForTransfer\" is a step of the transfer saga and cannot be sent by clients"
         )
     );
-    let body = json!({"aggregate": "user", "id": "u-1", "command": {
-        "type": "RegisterUser", "email": "ann@example.org", "display_name": "Ann"}});
+    let body = json!({"aggregate": "email-claim", "id": "ann@example.org", "command": {
+        "type": "ClaimEmail", "user_id": "u-1", "purpose": "REGISTRATION", "display_name": "Ann"}});
     assert_eq!(
         refused(&body),
         invalid(
             "command.type",
-            "command.type: \"RegisterUser\" is a step of the user saga and cannot be sent by clients"
+            "command.type: \"ClaimEmail\" is a step of the user saga and cannot be sent by clients"
         )
     );
 }
@@ -271,14 +271,17 @@ fn an_email_claim_id_must_be_an_address() {
     let claim = json!({"type": "ClaimEmail", "user_id": "u-1", "purpose": "EMAIL_CHANGE"});
     let body = json!({"aggregate": "email-claim", "id": "Ann.Example.org", "command": claim});
     assert_eq!(
-        refused(&body),
+        refused_internally(&body),
         invalid(
             "id",
             "id: \"ann.example.org\" is not an e-mail address; expected exactly one '@' with text on both sides"
         )
     );
     let body = json!({"aggregate": "email-claim", "id": "   ", "command": claim});
-    assert_eq!(refused(&body), invalid("id", "id: must not be empty"));
+    assert_eq!(
+        refused_internally(&body),
+        invalid("id", "id: must not be empty")
+    );
 }
 
 #[test]
@@ -286,7 +289,7 @@ fn a_claim_purpose_is_spelled_as_the_avro_symbols() {
     let body = json!({"aggregate": "email-claim", "id": "ann@example.org", "command": {
         "type": "ClaimEmail", "user_id": "u-1", "purpose": "registration"}});
     assert_eq!(
-        refused(&body),
+        refused_internally(&body),
         invalid(
             "command.purpose",
             "command.purpose: expected \"REGISTRATION\" or \"EMAIL_CHANGE\", got \"registration\""
@@ -358,6 +361,11 @@ fn accepted(body: Value) -> CommandRequest {
     CommandRequest::parse(body.to_string().as_bytes()).unwrap()
 }
 
+/// Parses an internal tool's body that must be accepted.
+fn accepted_internally(body: Value) -> CommandRequest {
+    CommandRequest::parse_any(body.to_string().as_bytes()).unwrap()
+}
+
 #[test]
 fn every_client_command_is_read_from_its_documented_json() {
     let command_id = Uuid::parse_str(COMMAND_ID).unwrap();
@@ -399,15 +407,25 @@ fn every_client_command_is_read_from_its_documented_json() {
             BankCommand::Account(CloseAccount {}.into()),
         ),
         (
-            json!({"command_id": COMMAND_ID, "aggregate": "email-claim", "id": "ann@example.org",
-                   "command": {"type": "ClaimEmail", "user_id": "u-1", "purpose": "REGISTRATION",
+            json!({"command_id": COMMAND_ID, "aggregate": "user", "id": "u-1",
+                   "command": {"type": "RegisterUser", "email": "Ann@Example.org",
                                "display_name": "Ann"}}),
-            "ann@example.org",
-            BankCommand::EmailClaim(
-                ClaimEmail {
-                    user_id: "u-1".into(),
-                    purpose: ClaimPurpose::Registration,
-                    display_name: Some("Ann".into()),
+            "u-1",
+            BankCommand::User(
+                RegisterUser {
+                    email: "Ann@Example.org".into(),
+                    display_name: "Ann".into(),
+                }
+                .into(),
+            ),
+        ),
+        (
+            json!({"command_id": COMMAND_ID, "aggregate": "user", "id": "u-1",
+                   "command": {"type": "ChangeUserEmail", "new_email": "ann@new.example"}}),
+            "u-1",
+            BankCommand::User(
+                ChangeUserEmail {
+                    new_email: "ann@new.example".into(),
                 }
                 .into(),
             ),
@@ -462,7 +480,7 @@ fn optional_members_may_be_absent_or_null() {
     let body = json!({"aggregate": "email-claim", "id": "ann@example.org", "command": {
         "type": "ClaimEmail", "user_id": "u-1", "purpose": "EMAIL_CHANGE"}});
     assert_eq!(
-        accepted(body).command,
+        accepted_internally(body).command,
         BankCommand::EmailClaim(EmailClaimCommand::Claim(ClaimEmail {
             user_id: "u-1".into(),
             purpose: ClaimPurpose::EmailChange,
@@ -475,7 +493,7 @@ fn optional_members_may_be_absent_or_null() {
 fn an_email_claim_id_is_normalized() {
     let body = json!({"aggregate": "email-claim", "id": " Ann@Example.ORG ", "command": {
         "type": "ClaimEmail", "user_id": "u-1", "purpose": "EMAIL_CHANGE"}});
-    let request = accepted(body);
+    let request = accepted_internally(body);
     assert_eq!(request.aggregate_id, "ann@example.org");
     assert_eq!(request.aggregate_type(), "email-claim");
 }
@@ -615,7 +633,8 @@ fn parse_accepts_exactly_the_client_commands() {
             "Deposit",
             "Withdraw",
             "CloseAccount",
-            "ClaimEmail",
+            "RegisterUser",
+            "ChangeUserEmail",
             "RequestTransfer"
         ]
     );

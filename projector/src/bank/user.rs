@@ -1,4 +1,5 @@
-//! `users`: one row per registered user, with its current address. Addresses are unique on
+//! `users`: one row per user from its registration request on, with the address it holds, the
+//! one it asked for and why its latest request was refused, if it was. Addresses are unique on
 //! the command side, not here: a partition that lags may still show an address another
 //! partition's user has taken over since (see migration 0004).
 
@@ -20,43 +21,56 @@ impl ReadModel for UserReadModel {
         connection: &'a mut PgConnection,
         changes: &'a [AggregateChange<User>],
     ) -> Result<(), sqlx::Error> {
-        let registered: Vec<&AggregateChange<User>> = changes
-            .iter()
-            .filter(|c| c.after.versioned.state.status == UserStatus::Registered)
-            .collect();
-        if registered.is_empty() {
+        if changes.is_empty() {
             return Ok(());
         }
-        let ids: Vec<&str> = registered.iter().map(|c| c.aggregate_id.as_str()).collect();
-        let emails: Vec<&str> = registered
+        let users: Vec<&User> = changes.iter().map(|c| &c.after.versioned.state).collect();
+        let ids: Vec<&str> = changes.iter().map(|c| c.aggregate_id.as_str()).collect();
+        let statuses: Vec<&str> = users.iter().map(|u| status_label(u.status)).collect();
+        let emails: Vec<Option<&str>> = users
             .iter()
-            .map(|c| c.after.versioned.state.email.as_str())
+            .map(|u| Some(u.email.as_str()).filter(|email| !email.is_empty()))
             .collect();
-        let names: Vec<&str> = registered
-            .iter()
-            .map(|c| c.after.versioned.state.display_name.as_str())
-            .collect();
-        let versions: Vec<i64> = registered
+        let pending: Vec<Option<&str>> = users.iter().map(|u| u.pending_email.as_deref()).collect();
+        let names: Vec<&str> = users.iter().map(|u| u.display_name.as_str()).collect();
+        let refusals: Vec<Option<&str>> = users.iter().map(|u| u.refusal.as_deref()).collect();
+        let versions: Vec<i64> = changes
             .iter()
             .map(|c| c.after.versioned.version as i64)
             .collect();
-        let times: Vec<i64> = registered.iter().map(|c| changed_at(c)).collect();
+        let times: Vec<i64> = changes.iter().map(changed_at).collect();
         sqlx::query(
-            "INSERT INTO users (user_id, email, display_name, version, updated_at)
-             SELECT id, email, name, version, 'epoch'::timestamptz + at_ms * interval '1 millisecond'
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
-                  AS u(id, email, name, version, at_ms)
+            "INSERT INTO users (user_id, status, email, pending_email, display_name, refusal, version, updated_at)
+             SELECT id, status, email, pending, name, refusal, version,
+                    'epoch'::timestamptz + at_ms * interval '1 millisecond'
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::bigint[], $8::bigint[])
+                  AS u(id, status, email, pending, name, refusal, version, at_ms)
              ON CONFLICT (user_id) DO UPDATE SET
-                 email = EXCLUDED.email, display_name = EXCLUDED.display_name,
-                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at",
+                 status = EXCLUDED.status, email = EXCLUDED.email,
+                 pending_email = EXCLUDED.pending_email, display_name = EXCLUDED.display_name,
+                 refusal = EXCLUDED.refusal, version = EXCLUDED.version,
+                 updated_at = EXCLUDED.updated_at",
         )
         .bind(&ids)
+        .bind(&statuses)
         .bind(&emails)
+        .bind(&pending)
         .bind(&names)
+        .bind(&refusals)
         .bind(&versions)
         .bind(&times)
         .execute(connection)
         .await?;
         Ok(())
+    }
+}
+
+/// The `status` column's value for `status`.
+fn status_label(status: UserStatus) -> &'static str {
+    match status {
+        UserStatus::NotRegistered => "not_registered",
+        UserStatus::Registering => "registering",
+        UserStatus::Registered => "registered",
     }
 }

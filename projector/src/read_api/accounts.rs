@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ErrorBody, ServiceUnavailableBody};
+use super::error::{ApiError, ErrorBody, ServiceUnavailableBody, WriteNotAppliedBody};
 use super::paths::{ACCOUNT, LEDGER};
 use super::{ConsistencyQuery, ReadApi, query_params, rfc3339};
 
@@ -104,6 +104,8 @@ const LEDGER_SQL: &str = concat!(
         (status = 200, description = "The account", body = AccountView),
         (status = 400, description = "Malformed consistency token", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
+        (status = 422, description = "The consistency token names a topic this projection does not read", body = ErrorBody),
+        (status = 409, description = "The token's event was dead-lettered, so the read tables do not hold the write", body = WriteNotAppliedBody),
         (status = 503, description = "Token not reached in time, or database unreachable; retry", body = ServiceUnavailableBody),
     )
 )]
@@ -131,6 +133,8 @@ pub(crate) async fn get_account(
         (status = 200, description = "Ledger entries in version order", body = LedgerView),
         (status = 400, description = "Malformed consistency token or paging parameter", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
+        (status = 422, description = "The consistency token names a topic this projection does not read", body = ErrorBody),
+        (status = 409, description = "The token's event was dead-lettered, so the read tables do not hold the write", body = WriteNotAppliedBody),
         (status = 503, description = "Token not reached in time, or database unreachable; retry", body = ServiceUnavailableBody),
     )
 )]

@@ -1,11 +1,13 @@
 //! How a read fails, as the client sees it: a status code and a JSON body whose `error` says
 //! what failed and what to do about it.
 //!
-//! The split that matters to a client is between "ask differently" (400, 404), "ask again
+//! The split that matters to a client is between "ask differently" (400, 404, and 422 for a
+//! consistency token of a topic the projection does not read), "ask again
 //! later" (503: the database is unreachable, or the projection has not caught up with the
-//! consistency token yet) and "something is broken here" (500). A 503 for a token that was
-//! not reached in time also carries how far the projection got, so the client can tell a slow
-//! projection from a token of another topic.
+//! consistency token yet), "your write is not there and will not be until an operator acts"
+//! (409: the token's event was dead-lettered) and "something is broken here" (500). A 503 for
+//! a token that was not reached in time also carries how far the projection got, so the
+//! client can tell a slow projection from a token of another topic.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -39,6 +41,27 @@ pub struct NotYetConsistentBody {
     pub committed_next_offset: Option<i64>,
     /// The token's offset: the read is answered once `committed_next_offset` is above it.
     pub wanted_offset: i64,
+}
+
+/// The body of a 409 answer to a read whose consistency token names an event the projection
+/// passed but did not apply: it went to the dead-letter topic, so no read table holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WriteNotAppliedBody {
+    /// Which write is missing, why, and what to do.
+    pub error: String,
+    /// The projection that dead-lettered the event.
+    pub projection: String,
+    /// The token's topic.
+    pub topic: String,
+    /// The token's partition.
+    pub partition: i32,
+    /// The token's offset: the event that was not applied.
+    pub offset: i64,
+    /// The aggregate the event belongs to, if its key names one.
+    pub aggregate_id: Option<String>,
+    /// Why it was not applied: a short label such as `parked` (held back behind an earlier
+    /// event of its aggregate that could not be applied) or `undecodable`.
+    pub reason: String,
 }
 
 /// The body of a 503 answer: either kind of "retry later".
@@ -82,8 +105,12 @@ pub enum ApiError {
     BadRequest(String),
     /// The addressed row does not exist.
     NotFound(String),
+    /// The consistency token is well formed but names a topic this projection does not read.
+    TokenNotServed(String),
     /// The projection did not pass the consistency token in time.
     NotYetConsistent(Box<NotYetConsistentBody>),
+    /// The projection passed the consistency token without applying its event.
+    WriteNotApplied(Box<WriteNotAppliedBody>),
     /// PostgreSQL failed to answer.
     Database(sqlx::Error),
 }
@@ -103,10 +130,14 @@ impl IntoResponse for ApiError {
             Self::NotFound(error) => {
                 (StatusCode::NOT_FOUND, Json(ErrorBody { error })).into_response()
             }
+            Self::TokenNotServed(error) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, Json(ErrorBody { error })).into_response()
+            }
             Self::NotYetConsistent(body) => {
                 let body = ServiceUnavailableBody::NotYetConsistent(*body);
                 (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
             }
+            Self::WriteNotApplied(body) => (StatusCode::CONFLICT, Json(*body)).into_response(),
             Self::Database(error) => database_failure(&error),
         }
     }

@@ -68,25 +68,34 @@ pub struct ReadApi {
 struct Inner {
     pool: PgPool,
     progress: Progress,
+    topics: Vec<String>,
     wait_bound: Duration,
+}
+
+/// Which projection a read API serves, and how its reads with a consistency token behave.
+#[derive(Debug, Clone)]
+pub struct ReadApiSettings {
+    /// The projection whose rows of `projector_offsets` tokens are checked against.
+    pub projection: String,
+    /// The projector's schema, which gives the channel commits are announced on.
+    pub schema: String,
+    /// The topics the projection reads: a token of any other topic is refused at once, since
+    /// no wait could satisfy it.
+    pub topics: Vec<String>,
+    /// How long a read with a token waits for the projection at most.
+    pub wait_bound: Duration,
 }
 
 impl ReadApi {
     /// A read API over `pool`, whose connections must already use the projector's schema
-    /// (see [`crate::database::connect`]). `projection` names the rows of
-    /// `projector_offsets` that consistency tokens are checked against; `schema` gives the
-    /// channel commits are announced on; a read with a token waits at most `wait_bound`.
-    pub fn new(
-        pool: PgPool,
-        projection: impl Into<String>,
-        schema: &str,
-        wait_bound: Duration,
-    ) -> Self {
-        let progress = Progress::new(projection.into(), schema);
+    /// (see [`crate::database::connect`]).
+    pub fn new(pool: PgPool, settings: ReadApiSettings) -> Self {
+        let progress = Progress::new(settings.projection, &settings.schema);
         let inner = Inner {
             pool,
             progress,
-            wait_bound,
+            topics: settings.topics,
+            wait_bound: settings.wait_bound,
         };
         Self {
             inner: Arc::new(inner),
@@ -140,11 +149,28 @@ impl ReadApi {
         let token: ConsistencyToken = token
             .parse()
             .map_err(|error: TokenError| ApiError::BadRequest(error.to_string()))?;
+        self.check_read(&token)?;
         let inner = &self.inner;
         inner
             .progress
             .wait_past(&inner.pool, &token, inner.wait_bound)
             .await
+    }
+}
+
+impl ReadApi {
+    /// Refuses a token of a topic the projection does not read: no wait could satisfy it.
+    fn check_read(&self, token: &ConsistencyToken) -> Result<(), ApiError> {
+        let topics = &self.inner.topics;
+        if topics.contains(&token.topic) {
+            return Ok(());
+        }
+        Err(ApiError::TokenNotServed(format!(
+            "consistency token {token} names topic {}, which projection {} does not read (it reads {}); pass the token of a command on an aggregate whose events this read API serves",
+            token.topic,
+            self.inner.progress.projection(),
+            topics.join(", ")
+        )))
     }
 }
 

@@ -8,7 +8,7 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use super::accounts::{self, AccountView, LedgerEntry, LedgerView};
-use super::error::{ErrorBody, NotYetConsistentBody, ServiceUnavailableBody};
+use super::error::{ErrorBody, NotYetConsistentBody, ServiceUnavailableBody, WriteNotAppliedBody};
 use super::transfers::{self, TransferView};
 use super::users::{self, UserView};
 
@@ -17,7 +17,7 @@ use super::users::{self, UserView};
 #[openapi(
     info(
         title = "Tributary read API",
-        description = "The projector's read tables. Pass `consistency=<topic>:<partition>:<offset>` (the token the command gateway returned) to read your own writes."
+        description = "The projector's read tables. Pass `consistency=<topic>:<partition>:<offset>` (the token the command gateway returned) to read your own writes: the read waits until the projection has applied that event, and answers 409 if the event was dead-lettered instead."
     ),
     paths(
         accounts::get_account,
@@ -35,6 +35,7 @@ use super::users::{self, UserView};
         ErrorBody,
         NotYetConsistentBody,
         ServiceUnavailableBody,
+        WriteNotAppliedBody,
     ))
 )]
 pub(crate) struct ApiDoc;
@@ -53,7 +54,7 @@ mod tests {
     use sqlx::postgres::PgPoolOptions;
     use tower::ServiceExt;
 
-    use super::super::{ReadApi, paths};
+    use super::super::{ReadApi, ReadApiSettings, paths};
     use super::*;
 
     /// Every API route of the router.
@@ -85,7 +86,15 @@ mod tests {
             .acquire_timeout(Duration::from_millis(200))
             .connect_lazy("postgres://nobody@127.0.0.1:1/none")
             .unwrap();
-        ReadApi::new(pool, "bank", "nowhere", Duration::ZERO).router()
+        let settings = ReadApiSettings {
+            projection: "bank".to_owned(),
+            schema: "nowhere".to_owned(),
+            topics: ["t", "t.account.events", "a", "x"]
+                .map(str::to_owned)
+                .to_vec(),
+            wait_bound: Duration::ZERO,
+        };
+        ReadApi::new(pool, settings).router()
     }
 
     /// Asks the router for every path of the document (with sample values for the

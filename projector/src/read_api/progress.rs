@@ -18,8 +18,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tributary_runtime::Shutdown;
 
-use super::error::{ApiError, NotYetConsistentBody};
+use super::error::{ApiError, NotYetConsistentBody, WriteNotAppliedBody};
 use super::token::ConsistencyToken;
+use crate::dead_letters::dead_letter_topic;
 use crate::store;
 
 /// Committed next offsets of one projection, by (topic, partition).
@@ -74,15 +75,32 @@ impl Progress {
         }
     }
 
+    /// The projection tracked.
+    pub(crate) fn projection(&self) -> &str {
+        &self.projection
+    }
+
     /// How many reads are waiting for the projection right now (each holds one subscription).
     pub(crate) fn waiting(&self) -> usize {
         self.committed.receiver_count()
     }
 
-    /// Waits until the projection has committed past `token`, at most `bound`. A read first
-    /// looks at what this process was told, then once at the table (the listener may not have
-    /// heard of an older commit), then waits for notifications.
+    /// Waits until the projection has committed past `token`, at most `bound`, and checks
+    /// that it applied the token's event. A read first looks at what this process was told,
+    /// then once at the table (the listener may not have heard of an older commit), then waits
+    /// for notifications.
     pub(crate) async fn wait_past(
+        &self,
+        pool: &PgPool,
+        token: &ConsistencyToken,
+        bound: Duration,
+    ) -> Result<(), ApiError> {
+        self.wait_until_passed(pool, token, bound).await?;
+        self.check_applied(pool, token).await
+    }
+
+    /// Waits until the projection has committed past `token`, at most `bound`.
+    async fn wait_until_passed(
         &self,
         pool: &PgPool,
         token: &ConsistencyToken,
@@ -107,6 +125,55 @@ impl Progress {
         let notified = committed.borrow().get(&key).copied();
         let body = self.not_yet_consistent(token, notified.max(stored), bound);
         Err(ApiError::NotYetConsistent(Box::new(body)))
+    }
+
+    /// Once the projection has passed `token`: whether it applied the token's event or sent it
+    /// to the dead-letter topic, in which case no read table holds the write. Both are
+    /// committed in the same transaction, so once the offset is past the event the answer is
+    /// final until an operator replays the dead letters.
+    async fn check_applied(&self, pool: &PgPool, token: &ConsistencyToken) -> Result<(), ApiError> {
+        let letter = store::dead_lettered_at(
+            pool,
+            &self.projection,
+            &token.topic,
+            token.partition,
+            token.offset,
+        )
+        .await?;
+        match letter {
+            None => Ok(()),
+            Some(letter) => Err(ApiError::WriteNotApplied(Box::new(
+                self.write_not_applied(token, letter),
+            ))),
+        }
+    }
+
+    /// The answer to a read whose token names a dead-lettered event.
+    fn write_not_applied(
+        &self,
+        token: &ConsistencyToken,
+        letter: store::DeadLetteredRecord,
+    ) -> WriteNotAppliedBody {
+        let aggregate = match &letter.aggregate_id {
+            Some(id) => format!("of aggregate {id} "),
+            None => String::new(),
+        };
+        let error = format!(
+            "projection {} did not apply the event {aggregate}at {token} ({}: {}); it is in {}, so the read tables do not hold this write and will not until an operator recovers the aggregate (see \"Handle the DLQ\" in docs/OPERATIONS.md); retrying the read does not help",
+            self.projection,
+            letter.reason,
+            letter.error,
+            dead_letter_topic(&token.topic),
+        );
+        WriteNotAppliedBody {
+            error,
+            projection: self.projection.clone(),
+            topic: token.topic.clone(),
+            partition: token.partition,
+            offset: token.offset,
+            aggregate_id: letter.aggregate_id,
+            reason: letter.reason,
+        }
     }
 
     /// The committed next offset of the token's partition in the table; `None` if it was

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorBody, ServiceUnavailableBody};
+use super::error::{ApiError, ErrorBody, ServiceUnavailableBody, WriteNotAppliedBody};
 use super::paths::TRANSFER;
 use super::{ConsistencyQuery, ReadApi, query_params, rfc3339};
 
@@ -56,6 +56,8 @@ const TRANSFER_SQL: &str = concat!(
         (status = 200, description = "The transfer", body = TransferView),
         (status = 400, description = "Malformed consistency token", body = ErrorBody),
         (status = 404, description = "No such transfer", body = ErrorBody),
+        (status = 422, description = "The consistency token names a topic this projection does not read", body = ErrorBody),
+        (status = 409, description = "The token's event was dead-lettered, so the read tables do not hold the write", body = WriteNotAppliedBody),
         (status = 503, description = "Token not reached in time, or database unreachable; retry", body = ServiceUnavailableBody),
     )
 )]

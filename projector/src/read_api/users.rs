@@ -11,7 +11,7 @@ use serde::Serialize;
 use tributary_domain::bank::email_claim::normalize_email;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorBody, ServiceUnavailableBody};
+use super::error::{ApiError, ErrorBody, ServiceUnavailableBody, WriteNotAppliedBody};
 use super::paths::{USER, USER_BY_EMAIL};
 use super::{ConsistencyQuery, ReadApi, query_params, rfc3339};
 
@@ -20,8 +20,16 @@ use super::{ConsistencyQuery, ReadApi, query_params, rfc3339};
 pub(crate) struct UserView {
     /// The user.
     user_id: String,
-    /// Their e-mail address, normalized (trimmed, lower case).
-    email: String,
+    /// `registering` from the registration request until its address's claim is decided,
+    /// then `registered`, or `not_registered` again with `refusal` saying why.
+    #[schema(pattern = "^(not_registered|registering|registered)$")]
+    status: String,
+    /// The address the user holds, normalized (trimmed, lower case); `null` until registered.
+    email: Option<String>,
+    /// The address the user asked for, while its claim is being decided.
+    pending_email: Option<String>,
+    /// Why the user's latest request ended without its address, until the next request.
+    refusal: Option<String>,
     /// The name shown for them.
     display_name: String,
     /// Version of the user aggregate: the number of its events applied.
@@ -32,13 +40,13 @@ pub(crate) struct UserView {
 }
 
 const BY_ID_SQL: &str = concat!(
-    "SELECT user_id, email, display_name, version, ",
+    "SELECT user_id, status, email, pending_email, refusal, display_name, version, ",
     rfc3339!("updated_at"),
     " FROM users WHERE user_id = $1"
 );
 
 const BY_EMAIL_SQL: &str = concat!(
-    "SELECT user_id, email, display_name, version, ",
+    "SELECT user_id, status, email, pending_email, refusal, display_name, version, ",
     rfc3339!("updated_at"),
     " FROM users WHERE email = $1 ORDER BY updated_at DESC, user_id LIMIT 1"
 );
@@ -53,6 +61,8 @@ const BY_EMAIL_SQL: &str = concat!(
         (status = 200, description = "The user", body = UserView),
         (status = 400, description = "Malformed consistency token", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "The consistency token names a topic this projection does not read", body = ErrorBody),
+        (status = 409, description = "The token's event was dead-lettered, so the read tables do not hold the write", body = WriteNotAppliedBody),
         (status = 503, description = "Token not reached in time, or database unreachable; retry", body = ServiceUnavailableBody),
     )
 )]
@@ -89,6 +99,8 @@ pub(crate) async fn get_user(
         (status = 200, description = "The user", body = UserView),
         (status = 400, description = "Malformed consistency token", body = ErrorBody),
         (status = 404, description = "No user has this address", body = ErrorBody),
+        (status = 422, description = "The consistency token names a topic this projection does not read", body = ErrorBody),
+        (status = 409, description = "The token's event was dead-lettered, so the read tables do not hold the write", body = WriteNotAppliedBody),
         (status = 503, description = "Token not reached in time, or database unreachable; retry", body = ServiceUnavailableBody),
     )
 )]

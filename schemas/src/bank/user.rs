@@ -1,11 +1,30 @@
-//! Records of the user aggregate, created from a won e-mail claim.
+//! Records of the user aggregate: a client asks for a registration or a change of address,
+//! and the saga confirms or refuses it once the address's claim is decided.
 
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::CommandRefused;
 use crate::record::{avro_record, record_set};
 
-/// A user was created after it won the claim on its address.
+/// A user asked to be registered with an address; the saga claims it next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRegistrationRequested {
+    /// The normalized address asked for.
+    pub email: String,
+    /// The user's name.
+    pub display_name: String,
+}
+
+/// A registered user asked to move to a new address; the saga claims it next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEmailChangeRequested {
+    /// The address the user has.
+    pub old_email: String,
+    /// The normalized address asked for.
+    pub new_email: String,
+}
+
+/// A user was registered after it won the claim on its address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRegistered {
     /// The normalized address.
@@ -23,7 +42,17 @@ pub struct UserEmailChanged {
     pub new_email: String,
 }
 
-/// The user refused the registration or change of address its won claim led to; the saga
+/// The request the user was waiting on ended without the address, because its claim was
+/// refused: another user holds it. The user never held it, so nothing is released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEmailDenied {
+    /// The address the user asked for.
+    pub email: String,
+    /// Why the claim was refused.
+    pub reason: String,
+}
+
+/// The user refused an address the saga brought after the user won the claim on it; the saga
 /// releases the claim next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserEmailRefused {
@@ -33,37 +62,64 @@ pub struct UserEmailRefused {
     pub reason: String,
 }
 
-/// Saga step: create the user whose claim succeeded.
+/// A client asks to register the user with an address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterUser {
-    /// The claimed address.
+    /// The address asked for; the user normalizes it.
     pub email: String,
     /// The user's name.
     pub display_name: String,
 }
 
-/// Saga step: move the user to a newly claimed address.
+/// A client asks to move a registered user to a new address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeUserEmail {
-    /// The claimed address.
+    /// The address asked for; the user normalizes it.
     pub new_email: String,
 }
 
+/// Saga step: the user won the claim on the address it asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmUserEmail {
+    /// The claimed address.
+    pub email: String,
+}
+
+/// Saga step: the claim on the address the user asked for was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenyUserEmail {
+    /// The refused address.
+    pub email: String,
+    /// Why the claim was refused.
+    pub reason: String,
+}
+
 avro_record! {
+    UserRegistrationRequested => "tributary.bank.user.UserRegistrationRequested",
+    UserEmailChangeRequested => "tributary.bank.user.UserEmailChangeRequested",
     UserRegistered => "tributary.bank.user.UserRegistered",
     UserEmailChanged => "tributary.bank.user.UserEmailChanged",
+    UserEmailDenied => "tributary.bank.user.UserEmailDenied",
     UserEmailRefused => "tributary.bank.user.UserEmailRefused",
     RegisterUser => "tributary.bank.user.RegisterUser",
     ChangeUserEmail => "tributary.bank.user.ChangeUserEmail",
+    ConfirmUserEmail => "tributary.bank.user.ConfirmUserEmail",
+    DenyUserEmail => "tributary.bank.user.DenyUserEmail",
 }
 
 record_set! {
     /// Every event of the user aggregate.
     pub enum UserEvent {
+        /// See [`UserRegistrationRequested`].
+        RegistrationRequested(UserRegistrationRequested),
+        /// See [`UserEmailChangeRequested`].
+        EmailChangeRequested(UserEmailChangeRequested),
         /// See [`UserRegistered`].
         Registered(UserRegistered),
         /// See [`UserEmailChanged`].
         EmailChanged(UserEmailChanged),
+        /// See [`UserEmailDenied`].
+        EmailDenied(UserEmailDenied),
         /// See [`UserEmailRefused`].
         EmailRefused(UserEmailRefused),
         /// A command the aggregate refused: see [`CommandRefused`].
@@ -78,5 +134,9 @@ record_set! {
         Register(RegisterUser),
         /// See [`ChangeUserEmail`].
         ChangeEmail(ChangeUserEmail),
+        /// See [`ConfirmUserEmail`].
+        ConfirmEmail(ConfirmUserEmail),
+        /// See [`DenyUserEmail`].
+        DenyEmail(DenyUserEmail),
     }
 }
