@@ -138,10 +138,10 @@ read_api "/v1/accounts/$B"
 read_api "/v1/accounts/$A/ledger"
 
 printf '\n== registrations (the user asks; the e-mail claim, single writer of its address, decides)\n'
-send user "user-1-$RUN" "{\"type\":\"RegisterUser\",\"email\":\"ann-$RUN@example.org\",\"display_name\":\"Ann\"}"
+send user "user-1-$RUN" "{\"type\":\"RequestUserRegistration\",\"email\":\"ann-$RUN@example.org\",\"display_name\":\"Ann\"}"
 read_api "/v1/users/user-1-$RUN" "$(token)"
 wait_saga "the registration of user-1-$RUN" "/v1/users/user-1-$RUN" status registered not_registered
-send user "user-2-$RUN" "{\"type\":\"RegisterUser\",\"email\":\" ANN-$RUN@Example.org \",\"display_name\":\"Another Ann\"}"
+send user "user-2-$RUN" "{\"type\":\"RequestUserRegistration\",\"email\":\" ANN-$RUN@Example.org \",\"display_name\":\"Another Ann\"}"
 wait_saga "the registration of user-2-$RUN" "/v1/users/user-2-$RUN" status registered not_registered
 read_api "/v1/users/by-email/ann-$RUN@example.org"
 

@@ -14,8 +14,8 @@ use tributary_domain::Aggregate;
 use tributary_domain::bank::account::{Account, AccountStatus};
 use tributary_domain::bank::email_claim::EmailClaim;
 use tributary_domain::bank::transfer::{Transfer, TransferStatus};
-use tributary_domain::bank::user::{User, UserStatus};
-use tributary_projector::bank::ledger_rows;
+use tributary_domain::bank::user::User;
+use tributary_projector::bank::{is_listed, ledger_rows, status_label};
 use tributary_projector::plan::AggregateChange;
 use tributary_projector::read_model::{changed_at, label};
 
@@ -110,8 +110,11 @@ pub const USERS: Table = Table {
     name: "users",
     columns: &[
         col("user_id", Text),
+        col("status", Text),
         col("email", Text),
+        col("pending_email", Text),
         col("display_name", Text),
+        col("refusal", Text),
         col("version", BigInt),
         col("updated_at", Millis),
     ],
@@ -399,11 +402,15 @@ impl BankRows for Account {
 impl BankRows for User {
     fn read_rows(change: &AggregateChange<Self>, rows: &mut Rows) {
         let state = &change.after.versioned.state;
-        if state.status == UserStatus::Registered {
+        if is_listed(state) {
+            let email = Some(state.email.as_str()).filter(|email| !email.is_empty());
             rows.tables[2].push(vec![
                 change.aggregate_id.as_str().into(),
-                state.email.as_str().into(),
+                status_label(state.status).into(),
+                email.into(),
+                state.pending_email.as_deref().into(),
                 state.display_name.as_str().into(),
+                state.refusal.as_deref().into(),
                 (change.after.versioned.version as i64).into(),
                 changed_at(change).into(),
             ]);
@@ -443,8 +450,8 @@ mod tests {
     #[test]
     fn an_upsert_updates_every_column_but_the_key() {
         let sql = USERS.merge_from("s", None);
-        assert!(sql.starts_with("INSERT INTO users (user_id, email, display_name, version, updated_at) SELECT user_id, email, display_name, version, 'epoch'::timestamptz"));
-        assert!(sql.ends_with("ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email, display_name = EXCLUDED.display_name, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at"));
+        assert!(sql.starts_with("INSERT INTO users (user_id, status, email, pending_email, display_name, refusal, version, updated_at) SELECT user_id, status, email, pending_email, display_name, refusal, version, 'epoch'::timestamptz"));
+        assert!(sql.ends_with("ON CONFLICT (user_id) DO UPDATE SET status = EXCLUDED.status, email = EXCLUDED.email, pending_email = EXCLUDED.pending_email, display_name = EXCLUDED.display_name, refusal = EXCLUDED.refusal, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at"));
         assert!(!LEDGER.merge_from("s", None).contains("ON CONFLICT"));
     }
 

@@ -26,7 +26,7 @@ use tributary_schemas::bank::email_claim::{
     ClaimEmail, ClaimPurpose, EmailClaimCommand, EmailClaimEvent,
 };
 use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand};
-use tributary_schemas::bank::user::{RegisterUser, UserCommand, UserEvent};
+use tributary_schemas::bank::user::{RequestUserRegistration, UserCommand, UserEvent};
 use tributary_schemas::protocol::CommandOutcome;
 use tributary_schemas::{Codec, RecordSet};
 use tributary_tests::bank_events::{
@@ -402,11 +402,11 @@ async fn a_record_of_a_newer_build_holds_its_partitions_steps_and_offset() {
 }
 
 fn register(user: &str, email: &str) -> SentCommand {
-    let register = RegisterUser {
+    let request = RequestUserRegistration {
         email: email.into(),
         display_name: format!("{user}'s name"),
     };
-    SentCommand::new(user, UserCommand::from(register))
+    SentCommand::new(user, UserCommand::from(request))
 }
 
 /// The valid events of `aggregate` of `aggregate_type`, once the last is one that `done`
@@ -473,8 +473,9 @@ async fn a_taken_address_is_denied_and_a_won_address_the_user_did_not_ask_for_is
         "{claim:?}"
     );
 
-    // A claim Ann never asked for (a stray step, sent straight to the commands topic) wins a
-    // second address: Ann refuses it, and the claim must not stay hers.
+    // A claim for a registration Ann never asked for (a stray step, sent straight to the
+    // commands topic) wins a second address: Ann, registered already, refuses it, and the claim
+    // must not stay hers.
     let stray = ClaimEmail {
         user_id: ann.clone(),
         purpose: ClaimPurpose::Registration,

@@ -16,3 +16,11 @@ CREATE TABLE dead_lettered_records (
 );
 CREATE INDEX dead_lettered_records_by_aggregate
     ON dead_lettered_records (projection, topic, aggregate_id, source_offset);
+
+-- What a projector of the previous version left: the first dead-lettered record of each parked
+-- aggregate (the records dead-lettered behind it were not recorded, and are found in the
+-- dead-letter topic).
+INSERT INTO dead_lettered_records (projection, topic, partition, source_offset, aggregate_id, reason, error, dead_lettered_at)
+SELECT projection, topic, partition, first_offset, aggregate_id, reason, error, parked_at
+FROM parked_aggregates
+ON CONFLICT DO NOTHING;

@@ -3,8 +3,9 @@
 //! an event produced a moment ago answers, in one request, with the state that includes the
 //! event; a token the projection never reaches is answered with 503 after the configured
 //! bound, saying how far the projection got; a token of an event the projection dead-lettered
-//! is a 409 naming the aggregate and the reason, never a 200 without the write; a malformed
-//! token is a 400.
+//! is a 409 naming the aggregate and the reason, never a 200 without the write; a user's
+//! registration request reads on the users route with its token, and so does its denial; a
+//! malformed token is a 400.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tributary_schemas::bank::account::{AccountEvent, AccountOpened, Deposited};
+use tributary_schemas::bank::user::{UserEmailDenied, UserEvent, UserRegistrationRequested};
+use tributary_schemas::protocol::CommandRefused;
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, produce, unknown_fingerprint};
 use tributary_tests::pipeline::TestPipeline;
 use tributary_tests::process::http_get;
@@ -253,6 +256,74 @@ async fn a_token_of_a_dead_lettered_event_is_refused_naming_the_aggregate() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["balance"], 0, "{body}");
+
+    projector.stop_gracefully(Duration::from_secs(30)).await;
+    pipeline.drop_schema(&pipeline.pool().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_request_and_its_denial_read_on_the_users_route_with_their_tokens() {
+    let pipeline = TestPipeline::create("ryw", 1).await;
+    let topic = pipeline.topology.events("user");
+    let mut projector = pipeline.start_projector(PROJECTOR, &[]);
+    projector.wait_ready(Duration::from_secs(60)).await;
+    let (user, stranger) = (
+        format!("{}-ann", pipeline.prefix),
+        format!("{}-nobody", pipeline.prefix),
+    );
+    let requested = UserEvent::from(UserRegistrationRequested {
+        email: "ann@example.org".into(),
+        display_name: "Ann".into(),
+    });
+    let denied = UserEvent::from(UserEmailDenied {
+        email: "ann@example.org".into(),
+        reason: "e-mail address ann@example.org is already taken".into(),
+    });
+    let refused = UserEvent::from(CommandRefused {
+        command_type: "tributary.bank.user.RequestUserEmailChange".into(),
+        reason: "not registered".into(),
+    });
+    let records = [
+        RawRecord::at_version(&user, 1, 1, &requested),
+        RawRecord::at_version(&user, 2, 2, &denied),
+        RawRecord::at_version(&stranger, 1, 3, &refused),
+    ];
+    let coordinates = produce(&producer(&[]), &topic, &records).await;
+    let token = |index: usize| {
+        let (partition, offset) = coordinates[index];
+        format!("{topic}:{partition}:{offset}")
+    };
+
+    let (status, body) = projector
+        .get(&format!("/v1/users/{user}?consistency={}", token(0)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let view = json(&body);
+    // The denial may already be applied too; the request is in either answer.
+    assert!(
+        view["status"] == "registering" && view["pending_email"] == "ann@example.org"
+            || view["status"] == "not_registered",
+        "{body}"
+    );
+    let (status, body) = projector
+        .get(&format!("/v1/users/{user}?consistency={}", token(1)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let view = json(&body);
+    assert_eq!(
+        (&view["status"], &view["email"], &view["pending_email"]),
+        (&"not_registered".into(), &Value::Null, &Value::Null),
+        "{body}"
+    );
+    assert_eq!(
+        view["refusal"],
+        "e-mail address ann@example.org is already taken"
+    );
+    // A user ID that only had a command refused has no row.
+    let (status, body) = projector
+        .get(&format!("/v1/users/{stranger}?consistency={}", token(2)))
+        .await;
+    assert_eq!(status, 404, "{body}");
 
     projector.stop_gracefully(Duration::from_secs(30)).await;
     pipeline.drop_schema(&pipeline.pool().await).await;

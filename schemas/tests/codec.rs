@@ -152,7 +152,13 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
         round_trip(ChangeUserEmail {
             new_email: s("d@e.f"),
         }),
-        round_trip(ConfirmUserEmail { email: s("d@e.f") }),
+        round_trip(RequestUserRegistration {
+            email: s("A@b.c "),
+            display_name: s("Ada"),
+        }),
+        round_trip(RequestUserEmailChange {
+            new_email: s("d@e.f"),
+        }),
         round_trip(DenyUserEmail {
             email: s("d@e.f"),
             reason: s("e-mail address d@e.f is already taken"),

@@ -74,11 +74,22 @@ pub(crate) fn taken(email: &str) -> String {
 }
 
 impl EmailClaim {
-    /// Gives a free address to the user; repeating the holder's claim changes nothing.
+    /// Gives a free address to the user; repeating the holder's claim changes nothing. (Telling
+    /// the holder again would let a stray claim, sent outside the user's own requests, confirm
+    /// an address to a user after that user's own release of it had been decided.)
     fn claim(&self, email: &str, claim: &ClaimEmail) -> Decision {
         check_user_id(&claim.user_id)?;
         let display_name = registration_name(claim)?;
         match &self.holder {
+            Some(holder) if *holder != claim.user_id => Err(Rejection::recorded(
+                taken(email),
+                EmailClaimRejected {
+                    email: email.to_owned(),
+                    user_id: claim.user_id.clone(),
+                    claimed_by: holder.clone(),
+                },
+            )),
+            Some(_) => Ok(None),
             None => Ok(Some(
                 EmailClaimed {
                     email: email.to_owned(),
@@ -88,21 +99,12 @@ impl EmailClaim {
                 }
                 .into(),
             )),
-            Some(holder) if *holder == claim.user_id => Ok(None),
-            Some(holder) => Err(Rejection::recorded(
-                taken(email),
-                EmailClaimRejected {
-                    email: email.to_owned(),
-                    user_id: claim.user_id.clone(),
-                    claimed_by: holder.clone(),
-                },
-            )),
         }
     }
 
     /// Frees the address if the user holds it. Releasing a free address, or one another user
-    /// holds, changes nothing: the saga releases the address of every request that ended
-    /// without it, whether or not the user had won the claim.
+    /// holds, changes nothing: a release step sent again late (or by a stray client of an
+    /// older build) must not free what someone else holds now.
     fn release(&self, email: &str, release: &ReleaseEmail) -> Decision {
         match &self.holder {
             Some(holder) if *holder == release.user_id => Ok(Some(

@@ -17,7 +17,7 @@ use tributary_schemas::bank::email_claim::{
 use tributary_schemas::bank::transfer::{
     CompleteTransfer, FailTransfer, RecordSourceDebited, TransferEvent,
 };
-use tributary_schemas::bank::user::{ConfirmUserEmail, DenyUserEmail, UserEvent};
+use tributary_schemas::bank::user::{ChangeUserEmail, DenyUserEmail, RegisterUser, UserEvent};
 
 use super::email_claim::taken;
 use super::{BankCommand, BankEvent};
@@ -173,20 +173,38 @@ fn react_to_claim(version: u64, event: &EmailClaimEvent) -> Option<SagaStep<Bank
     }
 }
 
-/// The won claim confirmed to the user that asked for it.
+/// The won claim confirmed to the user that asked for it: registered with the address, or
+/// moved to it (the same steps, and step names, as before requests went through the user).
 fn confirm_claim(claimed: &EmailClaimed, version: u64) -> SagaStep<BankCommand> {
+    let user_id = &claimed.user_id;
     let email = &claimed.email;
-    step(
-        &claimed.user_id,
-        &format!("confirm:{email}@{version}"),
-        &claimed.user_id,
-        BankCommand::User(
-            ConfirmUserEmail {
-                email: email.clone(),
-            }
-            .into(),
+    match claimed.purpose {
+        ClaimPurpose::Registration => step(
+            user_id,
+            &format!("register:{email}@{version}"),
+            user_id,
+            BankCommand::User(
+                RegisterUser {
+                    email: email.clone(),
+                    // The claim refuses a registration without a name; should one slip
+                    // through, the user refuses the empty name and the address is released.
+                    display_name: claimed.display_name.clone().unwrap_or_default(),
+                }
+                .into(),
+            ),
         ),
-    )
+        ClaimPurpose::EmailChange => step(
+            user_id,
+            &format!("change-email:{email}@{version}"),
+            user_id,
+            BankCommand::User(
+                ChangeUserEmail {
+                    new_email: email.clone(),
+                }
+                .into(),
+            ),
+        ),
+    }
 }
 
 /// The refused claim reported to the user that asked for it.
@@ -515,21 +533,39 @@ mod tests {
     }
 
     #[test]
-    fn a_won_claim_is_confirmed_to_the_user_whatever_its_purpose() {
-        let command = ConfirmUserEmail {
+    fn a_won_registration_claim_registers_the_user() {
+        let command = RegisterUser {
             email: "ann@example.org".into(),
+            display_name: "Ann".into(),
         };
-        for purpose in [ClaimPurpose::Registration, ClaimPurpose::EmailChange] {
-            assert_eq!(
-                react("ann@example.org", claimed(purpose, Some("Ann"))),
-                expect_step(
-                    "u-1",
-                    "confirm:ann@example.org@1",
-                    "u-1",
-                    BankCommand::User(command.clone().into())
-                )
-            );
-        }
+        assert_eq!(
+            react(
+                "ann@example.org",
+                claimed(ClaimPurpose::Registration, Some("Ann"))
+            ),
+            expect_step(
+                "u-1",
+                "register:ann@example.org@1",
+                "u-1",
+                BankCommand::User(command.into())
+            )
+        );
+    }
+
+    #[test]
+    fn a_won_change_claim_moves_the_user_to_the_address() {
+        let command = ChangeUserEmail {
+            new_email: "ann@example.org".into(),
+        };
+        assert_eq!(
+            react("ann@example.org", claimed(ClaimPurpose::EmailChange, None)),
+            expect_step(
+                "u-1",
+                "change-email:ann@example.org@1",
+                "u-1",
+                BankCommand::User(command.into())
+            )
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! The user aggregate: a client asks it for a registration or a change of address, and the
-//! saga confirms or refuses the request once the address's claim is decided.
+//! The user aggregate: a client asks it for a registration or a change of address
+//! (`RequestUserRegistration`, `RequestUserEmailChange`), and the saga confirms the request
+//! once the address's claim is won (`RegisterUser`, `ChangeUserEmail`, the same steps a build
+//! before requests took after a client's own claim) or denies it (`DenyUserEmail`).
 //!
 //! The user never checks whether an address is free: the claim aggregate decides that under a
 //! single writer. The user keeps what it asked for (`pending_email`) until the saga brings the
@@ -12,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 use tributary_schemas::bank::user::{
-    ChangeUserEmail, ConfirmUserEmail, DenyUserEmail, RegisterUser, UserCommand,
+    DenyUserEmail, RequestUserEmailChange, RequestUserRegistration, UserCommand,
     UserEmailChangeRequested, UserEmailChanged, UserEmailDenied, UserEmailRefused, UserEvent,
     UserRegistered, UserRegistrationRequested,
 };
@@ -60,9 +62,12 @@ impl Aggregate for User {
 
     fn decide(&self, id: &str, command: &UserCommand) -> Decision {
         match command {
-            UserCommand::Register(register) => self.register(id, register),
-            UserCommand::ChangeEmail(change) => self.change_email(id, change),
-            UserCommand::ConfirmEmail(confirm) => self.confirm_email(id, confirm),
+            UserCommand::RequestRegistration(request) => self.request_registration(id, request),
+            UserCommand::RequestEmailChange(request) => self.request_email_change(id, request),
+            UserCommand::Register(register) => {
+                self.confirm(id, &register.email, Some(&register.display_name))
+            }
+            UserCommand::ChangeEmail(change) => self.confirm(id, &change.new_email, None),
             UserCommand::DenyEmail(deny) => self.deny_email(deny),
         }
     }
@@ -110,45 +115,49 @@ impl Aggregate for User {
 }
 
 impl User {
-    /// Asks for a registration with an address; the same request again changes nothing.
-    fn register(&self, id: &str, register: &RegisterUser) -> Decision {
-        let email = normalize_email(&register.email);
-        match (self.status, &self.pending_email) {
-            (UserStatus::Registered, _) if self.email == email => Ok(None),
-            (UserStatus::Registered, _) => Err(Rejection::new(format!(
-                "user {id} is already registered with e-mail address {}",
-                self.email
-            ))),
-            (UserStatus::Registering, Some(pending)) if *pending == email => Ok(None),
-            (UserStatus::Registering, pending) => Err(in_progress(id, "registration", pending)),
-            (UserStatus::NotRegistered, _) => {
-                check_not_empty("email", &email)
-                    .and_then(|()| check_not_empty("display_name", &register.display_name))
-                    .map_err(Rejection::new)?;
-                Ok(Some(
-                    UserRegistrationRequested {
-                        email,
-                        display_name: register.display_name.clone(),
-                    }
-                    .into(),
-                ))
-            }
+    /// Asks for a registration with an address. A request while another is pending replaces
+    /// it (and drives the saga again, should the first claim step have been lost); a
+    /// registered user asking for its own address again changes nothing.
+    fn request_registration(&self, id: &str, request: &RequestUserRegistration) -> Decision {
+        let email = normalize_email(&request.email);
+        if self.status == UserStatus::Registered {
+            return if self.email == email {
+                Ok(None)
+            } else {
+                Err(Rejection::new(format!(
+                    "user {id} is already registered with e-mail address {}",
+                    self.email
+                )))
+            };
         }
+        check_not_empty("email", &email)
+            .and_then(|()| check_not_empty("display_name", &request.display_name))
+            .map_err(Rejection::new)?;
+        Ok(Some(
+            UserRegistrationRequested {
+                email,
+                display_name: request.display_name.clone(),
+            }
+            .into(),
+        ))
     }
 
-    /// Asks to move a registered user to a new address.
-    fn change_email(&self, id: &str, change: &ChangeUserEmail) -> Decision {
-        let email = normalize_email(&change.new_email);
+    /// Asks to move a registered user to a new address; a request while another is pending
+    /// replaces it.
+    fn request_email_change(&self, id: &str, request: &RequestUserEmailChange) -> Decision {
+        let email = normalize_email(&request.new_email);
         if self.status != UserStatus::Registered {
             return Err(Rejection::new(format!(
                 "user {id} is not registered, so its e-mail address cannot change"
             )));
         }
-        match &self.pending_email {
-            Some(pending) if *pending == email => return Ok(None),
-            Some(_) => return Err(in_progress(id, "change of address", &self.pending_email)),
-            None if self.email == email => return Ok(None),
-            None => {}
+        if self.email == email {
+            return match &self.pending_email {
+                None => Ok(None),
+                Some(pending) => Err(Rejection::new(format!(
+                    "a change of address of user {id} to {pending} is in progress; ask for another address to replace it"
+                ))),
+            };
         }
         check_not_empty("new_email", &email).map_err(Rejection::new)?;
         Ok(Some(
@@ -160,22 +169,44 @@ impl User {
         ))
     }
 
-    /// The saga won the claim on an address: the user is registered with it, or moves to it,
-    /// if that is what it asked for; a confirmation it did not ask for is refused and recorded
+    /// The saga won the claim on `email` (for a registration when `display_name` is given, for
+    /// a change of address otherwise): the user gets the address if it asked for it, or if it
+    /// asked for nothing and the claim's purpose fits (a claim sent by a client of a build
+    /// before requests went through the user). Any other won claim is refused and recorded,
     /// so that the saga gives the address up again.
-    fn confirm_email(&self, id: &str, confirm: &ConfirmUserEmail) -> Decision {
-        let email = &confirm.email;
-        if self.pending_email.as_ref() == Some(email) {
+    fn confirm(&self, id: &str, email: &str, display_name: Option<&str>) -> Decision {
+        if self.pending_email.as_deref() == Some(email) {
             return Ok(Some(self.granted(email)));
         }
-        if self.status == UserStatus::Registered && self.email == *email {
+        if self.status == UserStatus::Registered && self.email == email {
             return Ok(None);
+        }
+        let unrequested = match (self.status, display_name) {
+            _ if self.pending_email.is_some() => None,
+            (UserStatus::NotRegistered, Some(name)) if !name.trim().is_empty() => Some(
+                UserRegistered {
+                    email: email.to_owned(),
+                    display_name: name.to_owned(),
+                }
+                .into(),
+            ),
+            (UserStatus::Registered, None) => Some(
+                UserEmailChanged {
+                    old_email: self.email.clone(),
+                    new_email: email.to_owned(),
+                }
+                .into(),
+            ),
+            _ => None,
+        };
+        if let Some(event) = unrequested {
+            return Ok(Some(event));
         }
         let reason = format!("user {id} has not asked for e-mail address {email}");
         Err(Rejection::recorded(
             reason.clone(),
             UserEmailRefused {
-                email: email.clone(),
+                email: email.to_owned(),
                 reason,
             },
         ))
@@ -226,14 +257,6 @@ impl User {
     }
 }
 
-/// The refusal of a request while another one of the user is still being decided.
-fn in_progress(id: &str, what: &str, pending: &Option<String>) -> Rejection<UserEvent> {
-    let pending = pending.as_deref().unwrap_or_default();
-    Rejection::new(format!(
-        "a {what} of user {id} with e-mail address {pending} is in progress; retry once it has ended"
-    ))
-}
-
 /// Refuses a blank value for the field `name`.
 fn check_not_empty(name: &str, value: &str) -> Result<(), String> {
     if value.trim().is_empty() {
@@ -245,6 +268,8 @@ fn check_not_empty(name: &str, value: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use tributary_schemas::bank::user::{ChangeUserEmail, RegisterUser};
+
     use super::*;
 
     const ID: &str = "u-1";
@@ -258,9 +283,9 @@ mod tests {
         user
     }
 
-    fn requested() -> UserEvent {
+    fn requested(email: &str) -> UserEvent {
         UserRegistrationRequested {
-            email: ANN.into(),
+            email: email.into(),
             display_name: "Ann".into(),
         }
         .into()
@@ -290,7 +315,23 @@ mod tests {
         .into()
     }
 
-    fn register(email: &str, display_name: &str) -> UserCommand {
+    fn request_registration(email: &str, display_name: &str) -> UserCommand {
+        RequestUserRegistration {
+            email: email.into(),
+            display_name: display_name.into(),
+        }
+        .into()
+    }
+
+    fn request_change(new_email: &str) -> UserCommand {
+        RequestUserEmailChange {
+            new_email: new_email.into(),
+        }
+        .into()
+    }
+
+    /// The saga's step after a won registration claim.
+    fn won_registration(email: &str, display_name: &str) -> UserCommand {
         RegisterUser {
             email: email.into(),
             display_name: display_name.into(),
@@ -298,16 +339,10 @@ mod tests {
         .into()
     }
 
-    fn change_to(new_email: &str) -> UserCommand {
+    /// The saga's step after a won change claim.
+    fn won_change(new_email: &str) -> UserCommand {
         ChangeUserEmail {
             new_email: new_email.into(),
-        }
-        .into()
-    }
-
-    fn confirm(email: &str) -> UserCommand {
-        ConfirmUserEmail {
-            email: email.into(),
         }
         .into()
     }
@@ -322,9 +357,9 @@ mod tests {
 
     #[test]
     fn a_registration_is_asked_for_with_the_normalized_address() {
-        let decision = given(&[]).decide(ID, &register(" Ann@Example.org ", "Ann"));
-        assert_eq!(decision, Ok(Some(requested())));
-        let user = given(&[requested()]);
+        let decision = given(&[]).decide(ID, &request_registration(" Ann@Example.org ", "Ann"));
+        assert_eq!(decision, Ok(Some(requested(ANN))));
+        let user = given(&[requested(ANN)]);
         assert_eq!(user.status, UserStatus::Registering);
         assert_eq!(user.pending_email.as_deref(), Some(ANN));
         assert_eq!(user.email, "");
@@ -332,9 +367,10 @@ mod tests {
 
     #[test]
     fn the_won_claim_registers_the_user() {
-        let user = given(&[requested()]);
-        assert_eq!(user.decide(ID, &confirm(ANN)), Ok(Some(registered())));
-        let user = given(&[requested(), registered()]);
+        let user = given(&[requested(ANN)]);
+        let decision = user.decide(ID, &won_registration(ANN, "Ann"));
+        assert_eq!(decision, Ok(Some(registered())));
+        let user = given(&[requested(ANN), registered()]);
         assert_eq!(user.status, UserStatus::Registered);
         assert_eq!(user.email, ANN);
         assert_eq!(user.display_name, "Ann");
@@ -343,15 +379,15 @@ mod tests {
 
     #[test]
     fn a_denied_claim_ends_the_registration_and_says_why() {
-        let user = given(&[requested()]);
+        let user = given(&[requested(ANN)]);
         let rejection = user.decide(ID, &deny(ANN)).unwrap_err();
         assert_eq!(rejection.recorded, Some(denied(ANN, "taken")));
-        let user = given(&[requested(), denied(ANN, "taken")]);
+        let user = given(&[requested(ANN), denied(ANN, "taken")]);
         assert_eq!(user.status, UserStatus::NotRegistered);
         assert_eq!(user.pending_email, None);
         assert_eq!(user.refusal.as_deref(), Some("taken"));
         // It may ask again, which clears the refusal.
-        let again = user.decide(ID, &register("ann@other.example", "Ann"));
+        let again = user.decide(ID, &request_registration("ann@other.example", "Ann"));
         assert!(matches!(
             again,
             Ok(Some(UserEvent::RegistrationRequested(_)))
@@ -359,17 +395,32 @@ mod tests {
     }
 
     #[test]
-    fn the_same_request_again_changes_nothing_and_another_waits_for_the_first() {
+    fn a_new_request_while_one_is_pending_replaces_it() {
+        let pending = given(&[requested(ANN)]);
+        for email in [ANN, "bob@example.org"] {
+            let decision = pending.decide(ID, &request_registration(email, "Ann"));
+            assert_eq!(decision, Ok(Some(requested(email))), "{email}");
+        }
+        // The first request's claim, won late, is refused: the user asked for another one.
+        let replaced = given(&[requested(ANN), requested("bob@example.org")]);
+        let late = replaced
+            .decide(ID, &won_registration(ANN, "Ann"))
+            .unwrap_err();
+        assert!(
+            matches!(late.recorded, Some(UserEvent::EmailRefused(_))),
+            "{late:?}"
+        );
+    }
+
+    #[test]
+    fn a_registered_user_asking_for_its_address_changes_nothing_and_another_is_refused() {
+        let done = [requested(ANN), registered()];
         assert_eq!(
-            given(&[requested()]).decide(ID, &register(ANN, "Ann")),
+            given(&done).decide(ID, &request_registration(ANN, "Other")),
             Ok(None)
         );
-        let other = given(&[requested()]).decide(ID, &register("bob@example.org", "Bob"));
-        assert!(other.unwrap_err().reason.contains("in progress"));
-        let done = [requested(), registered()];
-        assert_eq!(given(&done).decide(ID, &register(ANN, "Other")), Ok(None));
         let rejection = given(&done)
-            .decide(ID, &register("bob@example.org", "Bob"))
+            .decide(ID, &request_registration("bob@example.org", "Bob"))
             .unwrap_err();
         assert_eq!(
             rejection.reason,
@@ -380,17 +431,25 @@ mod tests {
 
     #[test]
     fn a_registration_with_a_blank_address_or_name_is_refused() {
-        assert!(given(&[]).decide(ID, &register("", "Ann")).is_err());
-        assert!(given(&[]).decide(ID, &register(ANN, " ")).is_err());
+        assert!(
+            given(&[])
+                .decide(ID, &request_registration("", "Ann"))
+                .is_err()
+        );
+        assert!(
+            given(&[])
+                .decide(ID, &request_registration(ANN, " "))
+                .is_err()
+        );
     }
 
     #[test]
     fn a_registered_user_asks_for_a_new_address_and_moves_once_it_is_won() {
-        let user = given(&[requested(), registered()]);
-        let decision = user.decide(ID, &change_to("Ann@New.example"));
+        let user = given(&[requested(ANN), registered()]);
+        let decision = user.decide(ID, &request_change("Ann@New.example"));
         assert_eq!(decision, Ok(Some(change_requested("ann@new.example"))));
         let user = given(&[
-            requested(),
+            requested(ANN),
             registered(),
             change_requested("ann@new.example"),
         ]);
@@ -403,7 +462,7 @@ mod tests {
             new_email: "ann@new.example".into(),
         };
         assert_eq!(
-            user.decide(ID, &confirm("ann@new.example")),
+            user.decide(ID, &won_change("ann@new.example")),
             Ok(Some(expected.clone().into()))
         );
         let mut moved = user.clone();
@@ -415,7 +474,7 @@ mod tests {
     #[test]
     fn a_denied_change_keeps_the_old_address() {
         let events = [
-            requested(),
+            requested(ANN),
             registered(),
             change_requested("ann@new.example"),
             denied("ann@new.example", "taken"),
@@ -428,48 +487,86 @@ mod tests {
     }
 
     #[test]
-    fn moving_to_the_current_or_pending_address_changes_nothing() {
-        let user = given(&[requested(), registered()]);
-        assert_eq!(user.decide(ID, &change_to(ANN)), Ok(None));
-        let pending = given(&[requested(), registered(), change_requested("b@example.org")]);
-        assert_eq!(pending.decide(ID, &change_to("b@example.org")), Ok(None));
-        let other = pending.decide(ID, &change_to("c@example.org")).unwrap_err();
-        assert!(other.reason.contains("in progress"), "{}", other.reason);
+    fn asking_to_move_to_the_current_address_changes_nothing_unless_a_move_is_pending() {
+        let user = given(&[requested(ANN), registered()]);
+        assert_eq!(user.decide(ID, &request_change(ANN)), Ok(None));
+        let pending = given(&[
+            requested(ANN),
+            registered(),
+            change_requested("b@example.org"),
+        ]);
+        let stay = pending.decide(ID, &request_change(ANN)).unwrap_err();
+        assert!(stay.reason.contains("in progress"), "{}", stay.reason);
+        let other = pending.decide(ID, &request_change("c@example.org"));
+        assert_eq!(other, Ok(Some(change_requested("c@example.org"))));
     }
 
     #[test]
-    fn an_unregistered_user_cannot_change_address() {
+    fn an_unregistered_user_cannot_ask_for_a_new_address() {
         let rejection = given(&[])
-            .decide(ID, &change_to("ann@new.example"))
+            .decide(ID, &request_change("ann@new.example"))
             .unwrap_err();
         assert!(rejection.reason.contains("not registered"));
         assert_eq!(rejection.recorded, None);
     }
 
     #[test]
-    fn a_confirmation_not_asked_for_is_refused_and_recorded_and_changes_nothing() {
-        let user = given(&[requested()]);
-        let rejection = user.decide(ID, &confirm("bob@example.org")).unwrap_err();
-        assert!(
-            matches!(&rejection.recorded, Some(UserEvent::EmailRefused(r)) if r.email == "bob@example.org"),
-            "{rejection:?}"
+    fn a_won_claim_of_a_client_of_an_older_build_registers_or_moves_a_user_that_asked_for_nothing()
+    {
+        assert_eq!(
+            given(&[]).decide(ID, &won_registration(ANN, "Ann")),
+            Ok(Some(registered()))
         );
-        let mut after = user.clone();
-        after.apply(&rejection.recorded.unwrap());
-        assert_eq!(after, user, "the pending registration is untouched");
-        let registered = given(&[requested(), registered()]);
-        assert_eq!(registered.decide(ID, &confirm(ANN)), Ok(None));
+        let moved = UserEmailChanged {
+            old_email: ANN.into(),
+            new_email: "b@example.org".into(),
+        };
+        assert_eq!(
+            given(&[registered()]).decide(ID, &won_change("b@example.org")),
+            Ok(Some(moved.into()))
+        );
+    }
+
+    #[test]
+    fn a_won_claim_that_does_not_fit_is_refused_and_recorded_and_changes_nothing() {
+        let cases = [
+            (
+                vec![requested(ANN)],
+                won_registration("bob@example.org", "Bob"),
+            ),
+            (
+                vec![registered()],
+                won_registration("bob@example.org", "Bob"),
+            ),
+            (vec![], won_change("bob@example.org")),
+        ];
+        for (history, step) in cases {
+            let user = given(&history);
+            let rejection = user.decide(ID, &step).unwrap_err();
+            assert!(
+                matches!(&rejection.recorded, Some(UserEvent::EmailRefused(r)) if r.email == "bob@example.org"),
+                "{rejection:?}"
+            );
+            let mut after = user.clone();
+            after.apply(&rejection.recorded.unwrap());
+            assert_eq!(after, user, "the user is untouched");
+        }
+        let registered = given(&[requested(ANN), registered()]);
+        assert_eq!(
+            registered.decide(ID, &won_registration(ANN, "Ann")),
+            Ok(None)
+        );
     }
 
     #[test]
     fn a_denial_of_an_address_not_pending_changes_nothing() {
-        let user = given(&[requested(), registered()]);
+        let user = given(&[requested(ANN), registered()]);
         assert_eq!(user.decide(ID, &deny("bob@example.org")), Ok(None));
     }
 
     #[test]
     fn the_state_round_trips_through_its_json_snapshot() {
-        let user = given(&[requested(), registered()]);
+        let user = given(&[requested(ANN), registered()]);
         let json = serde_json::to_value(&user).unwrap();
         assert_eq!(
             json,

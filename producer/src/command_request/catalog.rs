@@ -22,7 +22,7 @@ use tributary_schemas::bank::transfer::{
     CompleteTransfer, FailTransfer, RecordSourceDebited, RequestTransfer,
 };
 use tributary_schemas::bank::user::{
-    ChangeUserEmail, ConfirmUserEmail, DenyUserEmail, RegisterUser,
+    ChangeUserEmail, DenyUserEmail, RegisterUser, RequestUserEmailChange, RequestUserRegistration,
 };
 
 use super::fields::{Fields, Invalid};
@@ -324,7 +324,35 @@ static EMAIL_CLAIM_COMMANDS: [CommandSpec; 2] = [
     },
 ];
 
-static USER_COMMANDS: [CommandSpec; 4] = [
+static USER_COMMANDS: [CommandSpec; 5] = [
+    CommandSpec {
+        name: "RequestUserRegistration",
+        full_name: RequestUserRegistration::FULL_NAME,
+        fields: &[
+            field("email", Kind::Email),
+            field("display_name", Kind::Text),
+        ],
+        sender: Sender::Client,
+        build: |fields| {
+            let command = RequestUserRegistration {
+                email: fields.email("email")?,
+                display_name: fields.text("display_name")?,
+            };
+            Ok(BankCommand::User(command.into()))
+        },
+    },
+    CommandSpec {
+        name: "RequestUserEmailChange",
+        full_name: RequestUserEmailChange::FULL_NAME,
+        fields: &[field("new_email", Kind::Email)],
+        sender: Sender::Client,
+        build: |fields| {
+            let command = RequestUserEmailChange {
+                new_email: fields.email("new_email")?,
+            };
+            Ok(BankCommand::User(command.into()))
+        },
+    },
     CommandSpec {
         name: "RegisterUser",
         full_name: RegisterUser::FULL_NAME,
@@ -332,7 +360,7 @@ static USER_COMMANDS: [CommandSpec; 4] = [
             field("email", Kind::Email),
             field("display_name", Kind::Text),
         ],
-        sender: Sender::Client,
+        sender: USER_SAGA,
         build: |fields| {
             let command = RegisterUser {
                 email: fields.email("email")?,
@@ -345,22 +373,10 @@ static USER_COMMANDS: [CommandSpec; 4] = [
         name: "ChangeUserEmail",
         full_name: ChangeUserEmail::FULL_NAME,
         fields: &[field("new_email", Kind::Email)],
-        sender: Sender::Client,
+        sender: USER_SAGA,
         build: |fields| {
             let command = ChangeUserEmail {
                 new_email: fields.email("new_email")?,
-            };
-            Ok(BankCommand::User(command.into()))
-        },
-    },
-    CommandSpec {
-        name: "ConfirmUserEmail",
-        full_name: ConfirmUserEmail::FULL_NAME,
-        fields: &[field("email", Kind::Email)],
-        sender: USER_SAGA,
-        build: |fields| {
-            let command = ConfirmUserEmail {
-                email: fields.email("email")?,
             };
             Ok(BankCommand::User(command.into()))
         },

@@ -295,9 +295,10 @@ impl Serialize for CommandBody<'_> {
                 EmailClaimCommand::Release(record) => tagged(name, record, s),
             },
             BankCommand::User(command) => match command {
+                UserCommand::RequestRegistration(record) => tagged(name, record, s),
+                UserCommand::RequestEmailChange(record) => tagged(name, record, s),
                 UserCommand::Register(record) => tagged(name, record, s),
                 UserCommand::ChangeEmail(record) => tagged(name, record, s),
-                UserCommand::ConfirmEmail(record) => tagged(name, record, s),
                 UserCommand::DenyEmail(record) => tagged(name, record, s),
             },
             BankCommand::Transfer(command) => match command {

@@ -283,7 +283,7 @@ mod tests {
             (
                 "UserRequest",
                 "user",
-                &["RegisterUser", "ChangeUserEmail"][..],
+                &["RequestUserRegistration", "RequestUserEmailChange"][..],
             ),
             ("TransferRequest", "transfer", &["RequestTransfer"][..]),
         ];
@@ -326,7 +326,7 @@ mod tests {
             json!(["string", "null"])
         );
         assert_eq!(deposit["properties"]["type"]["enum"], json!(["Deposit"]));
-        let register = &document["components"]["schemas"]["RegisterUser"];
+        let register = &document["components"]["schemas"]["RequestUserRegistration"];
         assert_eq!(
             register["required"],
             json!(["type", "email", "display_name"])

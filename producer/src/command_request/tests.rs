@@ -11,7 +11,7 @@ use tributary_schemas::bank::account::{
 };
 use tributary_schemas::bank::email_claim::{ClaimEmail, ClaimPurpose, EmailClaimCommand};
 use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand};
-use tributary_schemas::bank::user::{ChangeUserEmail, RegisterUser, UserCommand};
+use tributary_schemas::bank::user::{RequestUserEmailChange, RequestUserRegistration, UserCommand};
 
 use super::catalog::{AGGREGATES, AggregateSpec, CommandSpec, Kind};
 use super::openapi::record_schema;
@@ -122,7 +122,7 @@ fn a_command_of_another_aggregate_is_refused_listing_the_aggregates_commands() {
         refused(&body),
         invalid(
             "command.type",
-            "command.type: \"Deposit\" is not a command of aggregate \"user\"; its commands are RegisterUser, ChangeUserEmail, ConfirmUserEmail, DenyUserEmail"
+            "command.type: \"Deposit\" is not a command of aggregate \"user\"; its commands are RequestUserRegistration, RequestUserEmailChange, RegisterUser, ChangeUserEmail, DenyUserEmail"
         )
     );
 }
@@ -408,11 +408,11 @@ fn every_client_command_is_read_from_its_documented_json() {
         ),
         (
             json!({"command_id": COMMAND_ID, "aggregate": "user", "id": "u-1",
-                   "command": {"type": "RegisterUser", "email": "Ann@Example.org",
+                   "command": {"type": "RequestUserRegistration", "email": "Ann@Example.org",
                                "display_name": "Ann"}}),
             "u-1",
             BankCommand::User(
-                RegisterUser {
+                RequestUserRegistration {
                     email: "Ann@Example.org".into(),
                     display_name: "Ann".into(),
                 }
@@ -421,10 +421,10 @@ fn every_client_command_is_read_from_its_documented_json() {
         ),
         (
             json!({"command_id": COMMAND_ID, "aggregate": "user", "id": "u-1",
-                   "command": {"type": "ChangeUserEmail", "new_email": "ann@new.example"}}),
+                   "command": {"type": "RequestUserEmailChange", "new_email": "ann@new.example"}}),
             "u-1",
             BankCommand::User(
-                ChangeUserEmail {
+                RequestUserEmailChange {
                     new_email: "ann@new.example".into(),
                 }
                 .into(),
@@ -633,8 +633,8 @@ fn parse_accepts_exactly_the_client_commands() {
             "Deposit",
             "Withdraw",
             "CloseAccount",
-            "RegisterUser",
-            "ChangeUserEmail",
+            "RequestUserRegistration",
+            "RequestUserEmailChange",
             "RequestTransfer"
         ]
     );

@@ -8,4 +8,4 @@ mod user;
 
 pub use account::{AccountReadModel, LedgerRow, ledger_rows};
 pub use transfer::TransferReadModel;
-pub use user::UserReadModel;
+pub use user::{UserReadModel, is_listed, status_label};

@@ -21,6 +21,10 @@ impl ReadModel for UserReadModel {
         connection: &'a mut PgConnection,
         changes: &'a [AggregateChange<User>],
     ) -> Result<(), sqlx::Error> {
+        let changes: Vec<&AggregateChange<User>> = changes
+            .iter()
+            .filter(|c| is_listed(&c.after.versioned.state))
+            .collect();
         if changes.is_empty() {
             return Ok(());
         }
@@ -38,7 +42,7 @@ impl ReadModel for UserReadModel {
             .iter()
             .map(|c| c.after.versioned.version as i64)
             .collect();
-        let times: Vec<i64> = changes.iter().map(changed_at).collect();
+        let times: Vec<i64> = changes.iter().map(|c| changed_at(c)).collect();
         sqlx::query(
             "INSERT INTO users (user_id, status, email, pending_email, display_name, refusal, version, updated_at)
              SELECT id, status, email, pending, name, refusal, version,
@@ -66,8 +70,14 @@ impl ReadModel for UserReadModel {
     }
 }
 
+/// Whether a user has a row: from its first request on. A user ID that only ever had commands
+/// refused (say, a change of address before any registration) has none, and reads as 404.
+pub fn is_listed(user: &User) -> bool {
+    user.status != UserStatus::NotRegistered || user.refusal.is_some()
+}
+
 /// The `status` column's value for `status`.
-fn status_label(status: UserStatus) -> &'static str {
+pub fn status_label(status: UserStatus) -> &'static str {
     match status {
         UserStatus::NotRegistered => "not_registered",
         UserStatus::Registering => "registering",

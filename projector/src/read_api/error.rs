@@ -6,8 +6,7 @@
 //! later" (503: the database is unreachable, or the projection has not caught up with the
 //! consistency token yet), "your write is not there and will not be until an operator acts"
 //! (409: the token's event was dead-lettered) and "something is broken here" (500). A 503 for
-//! a token that was not reached in time also carries how far the projection got, so the
-//! client can tell a slow projection from a token of another topic.
+//! a token that was not reached in time also carries how far the projection got.
 
 use axum::Json;
 use axum::http::StatusCode;

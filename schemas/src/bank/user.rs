@@ -64,7 +64,7 @@ pub struct UserEmailRefused {
 
 /// A client asks to register the user with an address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegisterUser {
+pub struct RequestUserRegistration {
     /// The address asked for; the user normalizes it.
     pub email: String,
     /// The user's name.
@@ -73,16 +73,25 @@ pub struct RegisterUser {
 
 /// A client asks to move a registered user to a new address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChangeUserEmail {
+pub struct RequestUserEmailChange {
     /// The address asked for; the user normalizes it.
     pub new_email: String,
 }
 
-/// Saga step: the user won the claim on the address it asked for.
+/// Saga step: the user won the claim on an address for a registration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConfirmUserEmail {
+pub struct RegisterUser {
     /// The claimed address.
     pub email: String,
+    /// The user's name, as the claim carries it.
+    pub display_name: String,
+}
+
+/// Saga step: the user won the claim on an address for a change of address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeUserEmail {
+    /// The claimed address.
+    pub new_email: String,
 }
 
 /// Saga step: the claim on the address the user asked for was refused.
@@ -103,7 +112,8 @@ avro_record! {
     UserEmailRefused => "tributary.bank.user.UserEmailRefused",
     RegisterUser => "tributary.bank.user.RegisterUser",
     ChangeUserEmail => "tributary.bank.user.ChangeUserEmail",
-    ConfirmUserEmail => "tributary.bank.user.ConfirmUserEmail",
+    RequestUserRegistration => "tributary.bank.user.RequestUserRegistration",
+    RequestUserEmailChange => "tributary.bank.user.RequestUserEmailChange",
     DenyUserEmail => "tributary.bank.user.DenyUserEmail",
 }
 
@@ -130,12 +140,14 @@ record_set! {
 record_set! {
     /// Every command the user aggregate accepts.
     pub enum UserCommand {
+        /// See [`RequestUserRegistration`].
+        RequestRegistration(RequestUserRegistration),
+        /// See [`RequestUserEmailChange`].
+        RequestEmailChange(RequestUserEmailChange),
         /// See [`RegisterUser`].
         Register(RegisterUser),
         /// See [`ChangeUserEmail`].
         ChangeEmail(ChangeUserEmail),
-        /// See [`ConfirmUserEmail`].
-        ConfirmEmail(ConfirmUserEmail),
         /// See [`DenyUserEmail`].
         DenyEmail(DenyUserEmail),
     }
