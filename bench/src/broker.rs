@@ -13,9 +13,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use tributary_projector::record::SourceRecord;
 use tributary_runtime::Topology;
 use tributary_runtime::kafka::KafkaSettings;
+use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::kafka::admin;
 use tributary_runtime::kafka::offsets::end_offsets;
 

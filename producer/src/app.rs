@@ -66,7 +66,7 @@ pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
         router = router.merge(gateway.router());
     }
     if roles.processor || roles.saga {
-        let pool = tributary_projector::database::connect(
+        let pool = tributary_store::database::connect(
             &config.database.database_url,
             &config.database.schema,
             &format!("tributary-producer {instance_id}"),
@@ -74,7 +74,7 @@ pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
         )
         .await?;
         if !config.database.no_migrate {
-            tributary_projector::database::migrate(&pool, &config.database.schema).await?;
+            tributary_store::database::migrate_engine(&pool, &config.database.schema).await?;
         }
         let side = Arc::new(CommandSide {
             kafka: kafka.clone(),

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use tributary_projector::config::DatabaseArgs;
 use tributary_runtime::telemetry::LogFormat;
 use tributary_runtime::topology::TopicArgs;
+use tributary_store::database::DatabaseArgs;
 
 /// Everything the gateway, the processor and the saga runner need. Kafka client properties
 /// beyond these come from `KAFKA_*` variables (see the README).

@@ -26,10 +26,10 @@ use rdkafka::consumer::{
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
-use tributary_projector::record::SourceRecord;
 use tributary_runtime::Shutdown;
 use tributary_runtime::http::Readiness;
 use tributary_runtime::kafka::KafkaSettings;
+use tributary_runtime::kafka::SourceRecord;
 
 /// Most records handed to a handler at once: the ones already waiting when it is free.
 const MAX_BATCH: usize = 256;

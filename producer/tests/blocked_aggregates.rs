@@ -21,7 +21,7 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_producer::processor::partition::{Handled, PartitionProcessor};
-use tributary_projector::record::SourceRecord;
+use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::partition_for_key;
 use tributary_schemas::bank::account::{
     AccountCommand, AccountEvent, Deposit, OpenAccount, Withdraw, Withdrawn,

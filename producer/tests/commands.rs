@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tributary_producer::responses::{CommandAccepted, CommandRejected, ErrorBody};
-use tributary_projector::record::SourceRecord;
+use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::partition_for_key;
 use tributary_schemas::bank::account::AccountEvent;
 use tributary_schemas::headers::EventHeaders;

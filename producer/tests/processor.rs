@@ -13,7 +13,7 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_producer::processor::partition::PartitionProcessor;
-use tributary_projector::record::SourceRecord;
+use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::partition_for_key;
 use tributary_schemas::bank::account::{AccountCommand, Deposit, OpenAccount, Withdraw};
 use tributary_schemas::headers::EventHeaders;

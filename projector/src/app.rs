@@ -23,7 +23,8 @@ use crate::metrics::ProjectorMetrics;
 use crate::projection::{SourceTopic, bank_topics};
 use crate::read_api::{ReadApi, ReadApiSettings};
 use crate::worker::{Shared, Tuning};
-use crate::{database, store};
+use tributary_store::database;
+use tributary_store::offsets;
 
 /// Runs the bank projection until SIGTERM or SIGINT.
 pub async fn run(config: ProjectorConfig) -> anyhow::Result<()> {
@@ -57,7 +58,7 @@ pub async fn run_projection(
     )
     .await?;
     if !config.database.no_migrate {
-        database::migrate(&pool, schema).await?;
+        crate::migrate(&pool, schema).await?;
     }
 
     let kafka = KafkaSettings::from_env("127.0.0.1:9092");
@@ -89,7 +90,7 @@ pub async fn run_projection(
         markers,
         readiness: readiness.clone(),
         consumer: commands,
-        notify_channel: store::progress_channel(schema),
+        notify_channel: offsets::progress_channel(schema),
         tuning: Tuning {
             batch_max_events: config.batch_max_events.max(1),
             batch_max_wait: config.batch_max_wait(),

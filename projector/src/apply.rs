@@ -13,10 +13,12 @@ use sqlx::postgres::PgPool;
 use sqlx::{Acquire, PgConnection};
 use tributary_domain::Aggregate;
 
-use crate::database::{FailureKind, classify};
-use crate::plan::{AggregateChange, FaultyEvent, Plan};
+use crate::plan::{AggregateChange, DeadLetter, FaultyEvent, Plan};
 use crate::read_model::ReadModel;
-use crate::store::{self, Claim};
+use tributary_store::database::{FailureKind, classify};
+use tributary_store::offsets::Claim;
+use tributary_store::parked::NewDeadLetter;
+use tributary_store::{offsets, parked};
 
 /// Which partition a batch belongs to and how far it takes it.
 #[derive(Debug, Clone)]
@@ -33,7 +35,7 @@ pub struct BatchTarget<'a> {
     pub claim: Claim,
     /// The offset after the batch's last record.
     pub next_offset: i64,
-    /// The channel commits are announced on (see [`crate::store::progress_channel`]).
+    /// The channel commits are announced on (see [`offsets::progress_channel`]).
     pub notify_channel: &'a str,
 }
 
@@ -54,7 +56,7 @@ pub async fn commit<R: ReadModel>(
     plan: &Plan<R::Aggregate>,
 ) -> Result<CommitOutcome, sqlx::Error> {
     let mut transaction = pool.begin().await?;
-    let advanced = store::advance(
+    let advanced = offsets::advance(
         &mut transaction,
         target.projection,
         target.topic,
@@ -68,7 +70,7 @@ pub async fn commit<R: ReadModel>(
         return Ok(CommitOutcome::Fenced);
     }
     write_changes(&mut transaction, target, read_model, &plan.changes).await?;
-    store::park(
+    parked::park(
         &mut transaction,
         target.projection,
         target.topic,
@@ -76,17 +78,18 @@ pub async fn commit<R: ReadModel>(
         &plan.newly_parked,
     )
     .await?;
-    store::record_dead_letters(
+    let letters: Vec<NewDeadLetter<'_>> = plan.dead_letters.iter().map(DeadLetter::row).collect();
+    parked::record_dead_letters(
         &mut transaction,
         target.projection,
         target.topic,
         target.partition,
-        &plan.dead_letters,
+        &letters,
     )
     .await?;
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(target.notify_channel)
-        .bind(store::progress_payload(
+        .bind(offsets::progress_payload(
             target.projection,
             target.topic,
             target.partition,

@@ -7,26 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use tributary_runtime::telemetry::LogFormat;
 use tributary_runtime::topology::TopicArgs;
-
-/// Where the projector's tables live: all `projector` subcommands need it.
-#[derive(Debug, Clone, Args)]
-pub struct DatabaseArgs {
-    /// PostgreSQL connection URL.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/tributary"
-    )]
-    pub database_url: String,
-
-    /// PostgreSQL schema holding the projector's tables (created if missing).
-    #[arg(long, env = "PROJECTOR_SCHEMA", default_value = "tributary")]
-    pub schema: String,
-
-    /// Do not apply the SQL migrations at start-up (apply them with `projector migrate`).
-    #[arg(long, env = "PROJECTOR_NO_MIGRATE", default_value_t = false)]
-    pub no_migrate: bool,
-}
+use tributary_store::database::DatabaseArgs;
 
 /// Everything `projector run` needs. Kafka client properties beyond these come from `KAFKA_*`
 /// variables (see the README).

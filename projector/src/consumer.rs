@@ -31,9 +31,9 @@ use tributary_runtime::Shutdown;
 
 use crate::continuity;
 use crate::projection::SourceTopic;
-use crate::record::SourceRecord;
-use crate::store;
 use crate::worker::{Shared, WorkerSetup};
+use tributary_runtime::kafka::SourceRecord;
+use tributary_store::{offsets, parked};
 
 /// A request from a worker to the consumer thread.
 #[derive(Debug)]
@@ -204,12 +204,12 @@ impl ProjectorContext {
         &self,
         topic: &str,
         partition: i32,
-    ) -> Option<(store::Claim, HashMap<String, i64>)> {
+    ) -> Option<(offsets::Claim, HashMap<String, i64>)> {
         let shared = &self.shared;
         let mut backoff = Duration::from_millis(100);
         loop {
             let attempt = self.runtime.block_on(async {
-                let claim = store::claim(
+                let claim = offsets::claim(
                     &shared.pool,
                     &shared.projection,
                     topic,
@@ -218,7 +218,7 @@ impl ProjectorContext {
                 )
                 .await?;
                 let parked =
-                    store::parked_in_partition(&shared.pool, &shared.projection, topic, partition)
+                    parked::parked_in_partition(&shared.pool, &shared.projection, topic, partition)
                         .await?;
                 Ok::<_, sqlx::Error>((claim, parked))
             });

@@ -15,7 +15,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
 use crate::plan::DeadLetter;
-use crate::record::SourceRecord;
+use tributary_runtime::kafka::SourceRecord;
 
 /// `dlq-reason`: short, stable label of why the record was not applied.
 pub const REASON: &str = "dlq-reason";

@@ -7,17 +7,16 @@
 //! - [`worker`]: one partition — batches bounded by size and time, retries that never skip;
 //! - [`plan`]: what a batch means — the version rule, folding per aggregate, dead letters and
 //!   parking (pure, unit-tested);
-//! - [`apply`] and [`store`]: one transaction per batch — offset compare-and-set (the fence
-//!   against stale workers), aggregate states, read tables, parked aggregates;
-//! - [`snapshot`]: aggregates read back from `aggregate_state`, by batch or by partition (the
-//!   command side's rebuild);
+//! - [`apply`]: one transaction per batch — offset compare-and-set (the fence against stale
+//!   workers), aggregate states, read tables, parked aggregates and dead-lettered records, all
+//!   in the engine's tables of `tributary_store`;
 //! - [`read_model`] and [`bank`]: the trait a domain implements for its read tables, and the
 //!   bank's set-based writes; [`projection`] ties read models to topics;
 //! - [`dead_letters`] and [`markers`]: what is published after (dead letters: before) a
 //!   commit;
 //! - [`read_api`]: reads with consistency tokens, woken by LISTEN/NOTIFY;
-//! - [`metrics`], [`config`], [`database`], [`app`]: observability, configuration, the
-//!   database set-up, and the wiring of `projector run`.
+//! - [`metrics`], [`config`], [`app`]: observability, configuration and the wiring of
+//!   `projector run`; [`migrate`] applies the engine's and the read model's migrations.
 //!
 //! The exactly-once argument is in docs/ARCHITECTURE.md.
 
@@ -27,7 +26,6 @@ pub mod bank;
 pub mod config;
 pub mod consumer;
 pub mod continuity;
-pub mod database;
 pub mod dead_letters;
 pub mod markers;
 pub mod metrics;
@@ -35,7 +33,14 @@ pub mod plan;
 pub mod projection;
 pub mod read_api;
 pub mod read_model;
-pub mod record;
-pub mod snapshot;
-pub mod store;
 pub mod worker;
+
+use sqlx::postgres::PgPool;
+use tributary_store::database::{DatabaseSetupError, migrate_engine};
+
+/// Applies the engine's migrations, then the read model's, that are missing in the pool's
+/// schema (named `schema` in errors). Each set keeps its own history table.
+pub async fn migrate(pool: &PgPool, schema: &str) -> Result<(), DatabaseSetupError> {
+    migrate_engine(pool, schema).await?;
+    bank::read_model_migrations().apply(pool, schema).await
+}

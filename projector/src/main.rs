@@ -7,9 +7,11 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tributary_projector::config::{DatabaseArgs, ProjectorConfig};
-use tributary_projector::{app, database};
+use tributary_projector::app;
+use tributary_projector::config::ProjectorConfig;
 use tributary_runtime::telemetry::{LogFormat, init_logging};
+use tributary_store::database;
+use tributary_store::database::DatabaseArgs;
 
 /// Folds Tributary's events into PostgreSQL read tables exactly once and serves them.
 ///
@@ -55,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
                 1,
             )
             .await?;
-            database::migrate(&pool, &database.schema)
+            tributary_projector::migrate(&pool, &database.schema)
                 .await
                 .context("projector migrate failed")?;
             tracing::info!(schema = %database.schema, "migrations applied");

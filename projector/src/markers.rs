@@ -27,7 +27,8 @@ use tributary_schemas::Codec;
 use tributary_schemas::protocol::ProjectionMarker;
 
 use crate::metrics::ProjectorMetrics;
-use crate::store::ClaimedPartition;
+use tributary_store::offsets;
+use tributary_store::offsets::ClaimedPartition;
 
 /// What a worker tells the publisher.
 #[derive(Debug)]
@@ -232,7 +233,7 @@ impl Publisher {
             committed_at: entry.committed_at,
             epoch: entry.epoch,
         };
-        match crate::store::holder(&self.pool, &self.projection, &key.0, key.1).await {
+        match offsets::holder(&self.pool, &self.projection, &key.0, key.1).await {
             Ok(Some(holder)) if holder.epoch == marker.epoch => {}
             Ok(_) => {
                 tracing::info!(

@@ -11,8 +11,7 @@ use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 use tributary_runtime::metrics::register;
-
-use crate::store::ClaimedPartition;
+use tributary_store::offsets::ClaimedPartition;
 
 /// The name of every metric the projector exports.
 pub const METRIC_NAMES: &[&str] = &[

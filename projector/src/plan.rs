@@ -12,68 +12,15 @@
 //! - events of one aggregate are folded in memory with the domain's `apply`, so the database
 //!   sees one change per aggregate per batch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use tributary_domain::{Aggregate, Versioned, refusal_reason};
-use tributary_schemas::headers::{Cause, EventHeaders};
+use tributary_domain::{Aggregate, refusal_reason};
+use tributary_schemas::headers::EventHeaders;
 use tributary_schemas::{Codec, RecordSet};
 
-use crate::record::SourceRecord;
-use crate::store::ParkedAggregate;
-
-/// An aggregate as stored in `aggregate_state`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct StoredAggregate<A> {
-    /// State and version.
-    pub versioned: Versioned<A>,
-    /// The commands that caused its latest events, oldest first.
-    pub recent_commands: Vec<RecentCommand>,
-    /// The saga steps it has taken.
-    pub steps_taken: StepsTaken,
-}
-
-/// The saga steps an aggregate has taken: per events partition that sent it steps
-/// (`topic/partition`), the position (offset, step) of the latest step's cause.
-///
-/// Steps from one partition arrive in the order of their causes (see [`Cause`]), so a step
-/// whose cause is at or before the remembered position is a repeat, however long ago the
-/// first one was: one number per source partition replaces a window of command IDs.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct StepsTaken(BTreeMap<String, (i64, u32)>);
-
-impl StepsTaken {
-    /// Notes that the step caused by `cause` was taken.
-    pub fn take(&mut self, cause: &Cause) {
-        let position = self.0.entry(cause.source()).or_insert(cause.position());
-        *position = (*position).max(cause.position());
-    }
-
-    /// The position of the latest step taken from `cause`'s partition, when `cause` is at or
-    /// before it: the step `cause` asks for was taken already.
-    pub fn covering(&self, cause: &Cause) -> Option<(i64, u32)> {
-        self.0
-            .get(&cause.source())
-            .copied()
-            .filter(|latest| cause.position() <= *latest)
-    }
-}
-
-/// A command that caused one of an aggregate's events, with where that event is.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RecentCommand {
-    /// The command's idempotency key.
-    pub command_id: String,
-    /// The version of the event it caused.
-    pub version: u64,
-    /// The offset of that event in its partition.
-    pub offset: i64,
-    /// Full Avro name of that event.
-    pub event_type: String,
-    /// When the event records a refusal, the reason the command was refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refusal: Option<String>,
-}
+use tributary_runtime::kafka::SourceRecord;
+use tributary_store::parked::{NewDeadLetter, ParkedAggregate};
+use tributary_store::snapshot::{RecentCommand, StoredAggregate};
 
 /// One event the batch applies.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,6 +103,19 @@ pub struct DeadLetter {
     pub error: String,
     /// For a parked record: the offset of the failure its aggregate is parked behind.
     pub parked_behind: Option<i64>,
+}
+
+impl DeadLetter {
+    /// The row of `dead_lettered_records` that keeps it.
+    pub fn row(&self) -> NewDeadLetter<'_> {
+        NewDeadLetter {
+            offset: self.offset,
+            aggregate_id: self.aggregate_id.as_deref(),
+            reason: self.reason,
+            error: &self.error,
+            parked_behind: self.parked_behind,
+        }
+    }
 }
 
 /// Why a record was skipped without being applied or dead-lettered.
@@ -736,31 +696,5 @@ mod tests {
         }
         let plan = run(&[lying], &HashMap::new(), &mut HashMap::new());
         assert_eq!(plan.dead_letters[0].reason, "header_mismatch");
-    }
-
-    #[test]
-    fn steps_taken_cover_every_cause_up_to_the_latest_of_their_partition() {
-        let cause = |partition: i32, offset: i64, step: u32| Cause {
-            topic: "t.transfer.events".into(),
-            partition,
-            offset,
-            step,
-        };
-        let mut taken = StepsTaken::default();
-        taken.take(&cause(0, 10, 1));
-        taken.take(&cause(0, 7, 0));
-        assert_eq!(taken.covering(&cause(0, 10, 1)), Some((10, 1)));
-        assert_eq!(taken.covering(&cause(0, 10, 0)), Some((10, 1)));
-        assert_eq!(taken.covering(&cause(0, 3, 5)), Some((10, 1)));
-        assert_eq!(
-            taken.covering(&cause(0, 10, 2)),
-            None,
-            "a later step of the same event"
-        );
-        assert_eq!(taken.covering(&cause(0, 11, 0)), None);
-        assert_eq!(taken.covering(&cause(1, 1, 0)), None, "another partition");
-        let json = serde_json::to_string(&taken).unwrap();
-        assert_eq!(json, r#"{"t.transfer.events/0":[10,1]}"#);
-        assert_eq!(serde_json::from_str::<StepsTaken>(&json).unwrap(), taken);
     }
 }

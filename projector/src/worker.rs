@@ -26,9 +26,10 @@ use crate::markers::Markers;
 use crate::metrics::{BatchCommitted, ProjectorMetrics};
 use crate::plan::{self, Plan};
 use crate::read_model::ReadModel;
-use crate::record::SourceRecord;
-use crate::snapshot::{self, LoadError};
-use crate::store::{self, Claim, ClaimedPartition};
+use tributary_runtime::kafka::SourceRecord;
+use tributary_store::offsets;
+use tributary_store::offsets::{Claim, ClaimedPartition};
+use tributary_store::snapshot::{self, LoadError};
 
 /// What every worker of a process shares.
 #[derive(Debug)]
@@ -308,7 +309,7 @@ impl<R: ReadModel> Worker<R> {
                     // The refused update may be the retry of a commit that succeeded but whose
                     // acknowledgement was lost with the connection: then the row still has our
                     // epoch and already sits at this batch's end.
-                    let holder = store::holder(
+                    let holder = offsets::holder(
                         &shared.pool,
                         &shared.projection,
                         &self.setup.topic,
@@ -333,8 +334,8 @@ impl<R: ReadModel> Worker<R> {
                     return Ok(None);
                 }
                 Err(error)
-                    if crate::database::classify(&error)
-                        == crate::database::FailureKind::EventFault =>
+                    if tributary_store::database::classify(&error)
+                        == tributary_store::database::FailureKind::EventFault =>
                 {
                     let faulty = apply::find_faulty_event(
                         &shared.pool,
@@ -385,7 +386,7 @@ impl<R: ReadModel> Worker<R> {
     }
 
     async fn report_fenced(&self) {
-        let holder = store::holder(
+        let holder = offsets::holder(
             &self.shared.pool,
             &self.shared.projection,
             &self.setup.topic,

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
-use tributary_projector::database;
 use tributary_projector::markers::Markers;
 use tributary_projector::metrics::ProjectorMetrics;
-use tributary_projector::store::{self, ClaimedPartition};
 use tributary_schemas::Codec;
+use tributary_store::database;
+use tributary_store::offsets;
+use tributary_store::offsets::ClaimedPartition;
 use tributary_tests::pipeline::{TestPipeline, assert_markers_monotonic, read_markers};
 use tributary_tests::{database_url, producer};
 
@@ -50,7 +51,7 @@ async fn stop(markers: Markers, task: tokio::task::JoinHandle<()>) {
 /// Claims partition 0 of the account events for `owner`, as a worker does on assignment.
 async fn claim(pipeline: &TestPipeline, pool: &PgPool, owner: &str) -> ClaimedPartition {
     let topic = pipeline.topology.events("account");
-    let claim = store::claim(pool, PROJECTION, &topic, 0, owner)
+    let claim = offsets::claim(pool, PROJECTION, &topic, 0, owner)
         .await
         .unwrap();
     ClaimedPartition {
@@ -75,7 +76,9 @@ async fn setup(name: &str) -> (TestPipeline, PgPool) {
     let pool = database::connect(&database_url(), &pipeline.schema, "markers test", 4)
         .await
         .unwrap();
-    database::migrate(&pool, &pipeline.schema).await.unwrap();
+    tributary_projector::migrate(&pool, &pipeline.schema)
+        .await
+        .unwrap();
     (pipeline, pool)
 }
 

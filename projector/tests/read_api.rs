@@ -20,10 +20,10 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
-use tributary_projector::database;
 use tributary_projector::read_api::{ReadApi, ReadApiSettings};
-use tributary_projector::store;
 use tributary_runtime::Shutdown;
+use tributary_store::database;
+use tributary_store::offsets;
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tributary_test";
 const PROJECTION: &str = "bank";
@@ -46,7 +46,7 @@ impl TestDb {
         let pool = database::connect(&url, &schema, "read-api-test", 4)
             .await
             .unwrap_or_else(|error| panic!("{error}"));
-        database::migrate(&pool, &schema)
+        tributary_projector::migrate(&pool, &schema)
             .await
             .unwrap_or_else(|error| panic!("{error}"));
         Self { pool, schema }
@@ -125,8 +125,8 @@ impl TestDb {
         insert_account(&mut *transaction, account_id, 100, 1).await;
         set_offset(&mut *transaction, partition, next_offset).await;
         sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(store::progress_channel(&self.schema))
-            .bind(store::progress_payload(
+            .bind(offsets::progress_channel(&self.schema))
+            .bind(offsets::progress_payload(
                 PROJECTION,
                 TOPIC,
                 partition,
@@ -389,7 +389,7 @@ async fn commits_missed_while_the_listener_was_disconnected_are_read_from_the_ta
     // Committed without a notification, then the listener's connection is cut: only the
     // re-read after reconnecting can wake the read.
     db.set_offset(0, 21).await;
-    let channel = store::progress_channel(&db.schema);
+    let channel = offsets::progress_channel(&db.schema);
     let terminated: i64 = sqlx::query(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
          WHERE query LIKE 'LISTEN%' AND query LIKE '%' || $1 || '%'",

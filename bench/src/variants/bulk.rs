@@ -63,7 +63,7 @@ pub fn rows_for(
 
 fn fold<A: BankRows>(
     codec: &Codec,
-    records: &[tributary_projector::record::SourceRecord],
+    records: &[tributary_runtime::kafka::SourceRecord],
     source: Source<'_>,
     keep_command_ids: usize,
     rows: &mut Rows,

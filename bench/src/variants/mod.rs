@@ -26,11 +26,11 @@ use tributary_domain::bank::account::Account;
 use tributary_domain::bank::email_claim::EmailClaim;
 use tributary_domain::bank::transfer::Transfer;
 use tributary_domain::bank::user::User;
-use tributary_projector::database;
 use tributary_projector::plan::{self, AggregateChange};
-use tributary_projector::record::SourceRecord;
 use tributary_runtime::Topology;
+use tributary_runtime::kafka::SourceRecord;
 use tributary_schemas::Codec;
+use tributary_store::database;
 
 /// A fresh schema with the projector's tables, for one variant.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ impl VariantSchema {
                 .execute(&pool)
                 .await?;
         }
-        database::migrate(&pool, name).await?;
+        tributary_projector::migrate(&pool, name).await?;
         Ok(Self {
             name: name.to_owned(),
             pool,
@@ -115,7 +115,7 @@ impl BankType {
 pub fn fold_from_scratch<A: Aggregate>(
     codec: &Codec,
     records: &[SourceRecord],
-    stored: &HashMap<String, plan::StoredAggregate<A>>,
+    stored: &HashMap<String, tributary_store::snapshot::StoredAggregate<A>>,
     keep_command_ids: usize,
 ) -> anyhow::Result<Vec<AggregateChange<A>>> {
     let mut parked = HashMap::new();

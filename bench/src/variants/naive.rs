@@ -17,15 +17,16 @@ use tributary_domain::bank::account::Account;
 use tributary_domain::bank::email_claim::EmailClaim;
 use tributary_domain::bank::transfer::Transfer;
 use tributary_domain::bank::user::User;
-use tributary_projector::plan::StoredAggregate;
-use tributary_projector::record::SourceRecord;
-use tributary_projector::store::{self, Claim};
 use tributary_runtime::Topology;
+use tributary_runtime::kafka::SourceRecord;
 use tributary_schemas::Codec;
+use tributary_store::snapshot::StoredAggregate;
 
 use super::{BankType, fold_from_scratch};
 use crate::broker::Fetched;
 use crate::rows::{BankRows, Rows, Source, TABLES, add_changes};
+use tributary_store::offsets;
+use tributary_store::offsets::Claim;
 
 /// What the naive projector did.
 #[derive(Debug, Clone, Copy)]
@@ -76,7 +77,7 @@ pub async fn run(
     let mut connection = pool.acquire().await?;
     let mut claims = HashMap::new();
     for (topic, partition) in fetched.keys() {
-        let claim = store::claim(pool, projection, topic, *partition, "bench-naive").await?;
+        let claim = offsets::claim(pool, projection, topic, *partition, "bench-naive").await?;
         claims.insert((topic.clone(), *partition), claim);
     }
     let started = Instant::now();

@@ -16,13 +16,15 @@ use tributary_domain::Aggregate;
 use tributary_domain::bank::email_claim::EmailClaim;
 use tributary_projector::apply::{self, BatchTarget, CommitOutcome};
 use tributary_projector::bank::{AccountReadModel, TransferReadModel, UserReadModel};
+use tributary_projector::plan;
 use tributary_projector::read_model::{NoReadTables, ReadModel};
-use tributary_projector::{plan, snapshot, store};
 use tributary_runtime::Topology;
 use tributary_schemas::Codec;
+use tributary_store::snapshot;
 
 use super::BankType;
 use crate::broker::Fetched;
+use tributary_store::{offsets, parked};
 
 /// The settings the projector's workers run with.
 #[derive(Debug, Clone)]
@@ -78,7 +80,7 @@ struct Partition<'a> {
     settings: &'a OwnPathSettings,
     topic: &'a str,
     partition: i32,
-    records: &'a [tributary_projector::record::SourceRecord],
+    records: &'a [tributary_runtime::kafka::SourceRecord],
 }
 
 impl Partition<'_> {
@@ -86,8 +88,8 @@ impl Partition<'_> {
         let codec = Codec::single_object();
         let settings = self.settings;
         let aggregate_type = <R::Aggregate as Aggregate>::TYPE;
-        let notify_channel = store::progress_channel(&settings.schema);
-        let mut claim = store::claim(
+        let notify_channel = offsets::progress_channel(&settings.schema);
+        let mut claim = offsets::claim(
             self.pool,
             &settings.projection,
             self.topic,
@@ -95,9 +97,13 @@ impl Partition<'_> {
             "bench-own-path",
         )
         .await?;
-        let mut parked =
-            store::parked_in_partition(self.pool, &settings.projection, self.topic, self.partition)
-                .await?;
+        let mut parked = parked::parked_in_partition(
+            self.pool,
+            &settings.projection,
+            self.topic,
+            self.partition,
+        )
+        .await?;
         for batch in self.records.chunks(settings.batch_max_events.max(1)) {
             let ids = plan::aggregate_ids(batch);
             let stored =

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use sqlx::postgres::PgPool;
-use tributary_projector::store;
 
 use crate::broker::Ends;
 use crate::service::Service;
+use tributary_store::offsets;
 
 /// How the projector processes are started.
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ async fn wait_for_ends(
 ) -> anyhow::Result<(Duration, Duration)> {
     let mut start_up = None;
     loop {
-        let committed = store::committed_offsets(pool, &launch.projection).await?;
+        let committed = offsets::committed_offsets(pool, &launch.projection).await?;
         if start_up.is_none() && !committed.is_empty() {
             start_up = Some(started.elapsed());
         }

@@ -26,11 +26,11 @@
 use std::collections::{HashMap, VecDeque};
 
 use tributary_domain::{Aggregate, RecordedDecision, Versioned, decide_recorded, refusal_reason};
-use tributary_projector::plan::{RecentCommand, StepsTaken, StoredAggregate};
-use tributary_projector::record::SourceRecord;
-use tributary_projector::snapshot::PartitionSnapshot;
+use tributary_runtime::kafka::SourceRecord;
 use tributary_schemas::headers::{Cause, EventHeaders};
 use tributary_schemas::{Codec, DecodeError, RecordSet};
+use tributary_store::snapshot::PartitionSnapshot;
+use tributary_store::snapshot::{RecentCommand, StepsTaken, StoredAggregate};
 
 /// What folding one record of the events partition did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use tributary_domain::bank::account::Account;
 use tributary_domain::bank::email_claim::EmailClaim;
 use tributary_domain::bank::transfer::Transfer;
 use tributary_domain::bank::user::User;
-use tributary_projector::snapshot::{self, LoadError, PartitionSnapshot};
+use tributary_store::snapshot::{self, LoadError, PartitionSnapshot};
 
 use super::book::{AggregateBook, Book};
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
-use tributary_projector::record::SourceRecord;
 use tributary_runtime::kafka::KafkaSettings;
+use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::kafka::offsets::high_watermark;
 use tributary_schemas::Codec;
 

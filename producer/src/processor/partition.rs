@@ -34,15 +34,15 @@ use std::sync::Arc;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureRecord};
-use tributary_projector::plan::RecentCommand;
-use tributary_projector::record::SourceRecord;
-use tributary_projector::snapshot::LoadError;
 use tributary_runtime::clock::unix_millis;
+use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::partition_for_key;
 use tributary_schemas::headers::{Cause, EventHeaders, REPLY_TO};
 use tributary_schemas::protocol::{
     CommandEnvelope, CommandOutcome, CommandReply, EventCoordinates,
 };
+use tributary_store::snapshot::LoadError;
+use tributary_store::snapshot::RecentCommand;
 
 use super::book::{Book, Decided, EventToWrite};
 use super::kinds::BookSource;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tributary_producer::context::CommandSide;
 use tributary_producer::processor::kinds::bank_kinds;
 use tributary_producer::processor::partition::{Handled, PartitionProcessor};
-use tributary_projector::record::SourceRecord;
+use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::partition_for_key;
 use tributary_schemas::bank::account::AccountCommand;
 use tributary_schemas::protocol::CommandEnvelope;
@@ -17,15 +17,11 @@ use tributary_tests::{database_url, kafka, producer, unique_name};
 
 /// A command side of projection `bank` on `pipeline`, its schema migrated.
 pub async fn command_side(pipeline: &TestPipeline) -> Arc<CommandSide> {
-    let pool = tributary_projector::database::connect(
-        &database_url(),
-        &pipeline.schema,
-        "processor-test",
-        4,
-    )
-    .await
-    .expect("connect to PostgreSQL");
-    tributary_projector::database::migrate(&pool, &pipeline.schema)
+    let pool =
+        tributary_store::database::connect(&database_url(), &pipeline.schema, "processor-test", 4)
+            .await
+            .expect("connect to PostgreSQL");
+    tributary_store::database::migrate_engine(&pool, &pipeline.schema)
         .await
         .expect("migrate the test schema");
     Arc::new(CommandSide {

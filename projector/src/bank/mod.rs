@@ -9,3 +9,10 @@ mod user;
 pub use account::{AccountReadModel, LedgerRow, ledger_rows};
 pub use transfer::TransferReadModel;
 pub use user::{UserReadModel, is_listed, status_label};
+
+use tributary_store::migrations::MigrationSet;
+
+/// The bank's read tables (`projector/migrations`), recorded in `_tributary_bank_migrations`.
+pub fn read_model_migrations() -> MigrationSet {
+    MigrationSet::new(sqlx::migrate!("./migrations"), "_tributary_bank_migrations")
+}

@@ -88,7 +88,7 @@ pub struct ReadApiSettings {
 
 impl ReadApi {
     /// A read API over `pool`, whose connections must already use the projector's schema
-    /// (see [`crate::database::connect`]).
+    /// (see [`tributary_store::database::connect`]).
     pub fn new(pool: PgPool, settings: ReadApiSettings) -> Self {
         let progress = Progress::new(settings.projection, &settings.schema);
         let inner = Inner {

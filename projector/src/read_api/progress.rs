@@ -21,7 +21,7 @@ use tributary_runtime::Shutdown;
 use super::error::{ApiError, NotYetConsistentBody, WriteNotAppliedBody};
 use super::token::ConsistencyToken;
 use crate::dead_letters::dead_letter_topic;
-use crate::store;
+use tributary_store::{offsets, parked};
 
 /// Committed next offsets of one projection, by (topic, partition).
 type Committed = HashMap<(String, i32), i64>;
@@ -70,7 +70,7 @@ impl Progress {
     pub(crate) fn new(projection: String, schema: &str) -> Self {
         Self {
             projection,
-            channel: store::progress_channel(schema),
+            channel: offsets::progress_channel(schema),
             committed: watch::Sender::new(Committed::new()),
         }
     }
@@ -132,7 +132,7 @@ impl Progress {
     /// committed in the same transaction, so once the offset is past the event the answer is
     /// final until an operator replays the dead letters.
     async fn check_applied(&self, pool: &PgPool, token: &ConsistencyToken) -> Result<(), ApiError> {
-        let letter = store::dead_lettered_at(
+        let letter = parked::dead_lettered_at(
             pool,
             &self.projection,
             &token.topic,
@@ -152,7 +152,7 @@ impl Progress {
     fn write_not_applied(
         &self,
         token: &ConsistencyToken,
-        letter: store::DeadLetteredRecord,
+        letter: parked::DeadLetteredRecord,
     ) -> WriteNotAppliedBody {
         let aggregate = match &letter.aggregate_id {
             Some(id) => format!("of aggregate {id} "),
@@ -185,7 +185,7 @@ impl Progress {
         token: &ConsistencyToken,
         deadline: Instant,
     ) -> Result<Option<i64>, sqlx::Error> {
-        let holder = store::holder(pool, &self.projection, &token.topic, token.partition);
+        let holder = offsets::holder(pool, &self.projection, &token.topic, token.partition);
         match tokio::time::timeout_at(deadline, holder).await {
             Ok(holder) => Ok(holder?.map(|holder| holder.next_offset)),
             Err(_elapsed) => Ok(None),
@@ -310,7 +310,7 @@ impl Progress {
 
     /// Replaces what is known with the table, which holds every commit made so far.
     async fn reload(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let committed = store::committed_offsets(pool, &self.projection).await?;
+        let committed = offsets::committed_offsets(pool, &self.projection).await?;
         self.committed.send_replace(committed);
         Ok(())
     }
@@ -318,7 +318,7 @@ impl Progress {
     /// Records one notification if it is about this projection.
     fn apply(&self, payload: &str) {
         let Some((projection, topic, partition, next_offset)) =
-            store::parse_progress_payload(payload)
+            offsets::parse_progress_payload(payload)
         else {
             tracing::debug!(payload, "ignoring a malformed commit notification");
             return;
@@ -347,9 +347,9 @@ mod tests {
     fn notifications_of_other_projections_and_older_offsets_are_ignored() {
         let progress = Progress::new("bank".to_owned(), "s");
         let mut committed = progress.committed.subscribe();
-        progress.apply(&store::progress_payload("bank", "t", 0, 10));
-        progress.apply(&store::progress_payload("other", "t", 0, 99));
-        progress.apply(&store::progress_payload("bank", "t", 0, 7));
+        progress.apply(&offsets::progress_payload("bank", "t", 0, 10));
+        progress.apply(&offsets::progress_payload("other", "t", 0, 99));
+        progress.apply(&offsets::progress_payload("bank", "t", 0, 7));
         progress.apply("not a payload");
         assert_eq!(
             committed.borrow_and_update().get(&("t".to_owned(), 0)),

@@ -5,5 +5,7 @@
 pub mod admin;
 pub mod config;
 pub mod offsets;
+pub mod record;
 
 pub use config::{ConfigError, KafkaSettings};
+pub use record::SourceRecord;

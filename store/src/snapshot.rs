@@ -7,16 +7,69 @@
 //! therefore names the parked aggregates with that event's offset, and a reader rebuilding
 //! from it re-reads their events from there instead of trusting the stale state.
 //!
-//! The table is the projector's, so reading it lives here too: one owner for its SQL and its
-//! JSON shapes.
+//! The projector writes the table and the command side reads it, so both sides share this one
+//! owner of its SQL and its JSON shapes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 use tributary_domain::{Aggregate, Versioned};
+use tributary_schemas::headers::Cause;
 
-use crate::plan::StoredAggregate;
+/// An aggregate as stored in `aggregate_state`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StoredAggregate<A> {
+    /// State and version.
+    pub versioned: Versioned<A>,
+    /// The commands that caused its latest events, oldest first.
+    pub recent_commands: Vec<RecentCommand>,
+    /// The saga steps it has taken.
+    pub steps_taken: StepsTaken,
+}
+
+/// The saga steps an aggregate has taken: per events partition that sent it steps
+/// (`topic/partition`), the position (offset, step) of the latest step's cause.
+///
+/// Steps from one partition arrive in the order of their causes (see [`Cause`]), so a step
+/// whose cause is at or before the remembered position is a repeat, however long ago the
+/// first one was: one number per source partition replaces a window of command IDs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct StepsTaken(BTreeMap<String, (i64, u32)>);
+
+impl StepsTaken {
+    /// Notes that the step caused by `cause` was taken.
+    pub fn take(&mut self, cause: &Cause) {
+        let position = self.0.entry(cause.source()).or_insert(cause.position());
+        *position = (*position).max(cause.position());
+    }
+
+    /// The position of the latest step taken from `cause`'s partition, when `cause` is at or
+    /// before it: the step `cause` asks for was taken already.
+    pub fn covering(&self, cause: &Cause) -> Option<(i64, u32)> {
+        self.0
+            .get(&cause.source())
+            .copied()
+            .filter(|latest| cause.position() <= *latest)
+    }
+}
+
+/// A command that caused one of an aggregate's events, with where that event is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecentCommand {
+    /// The command's idempotency key.
+    pub command_id: String,
+    /// The version of the event it caused.
+    pub version: u64,
+    /// The offset of that event in its partition.
+    pub offset: i64,
+    /// Full Avro name of that event.
+    pub event_type: String,
+    /// When the event records a refusal, the reason the command was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+}
 
 /// Loading aggregate states failed.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +180,7 @@ pub async fn load_partition<A: Aggregate>(
     .fetch_all(&mut *transaction)
     .await?;
     let parked =
-        crate::store::parked_in_partition(&mut *transaction, projection, topic, partition).await?;
+        crate::parked::parked_in_partition(&mut *transaction, projection, topic, partition).await?;
     transaction.commit().await?;
     let aggregates = rows
         .iter()
@@ -168,4 +221,35 @@ fn stored_from_row<A: Aggregate>(
         steps_taken,
     };
     Ok((id, stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_taken_cover_every_cause_up_to_the_latest_of_their_partition() {
+        let cause = |partition: i32, offset: i64, step: u32| Cause {
+            topic: "t.transfer.events".into(),
+            partition,
+            offset,
+            step,
+        };
+        let mut taken = StepsTaken::default();
+        taken.take(&cause(0, 10, 1));
+        taken.take(&cause(0, 7, 0));
+        assert_eq!(taken.covering(&cause(0, 10, 1)), Some((10, 1)));
+        assert_eq!(taken.covering(&cause(0, 10, 0)), Some((10, 1)));
+        assert_eq!(taken.covering(&cause(0, 3, 5)), Some((10, 1)));
+        assert_eq!(
+            taken.covering(&cause(0, 10, 2)),
+            None,
+            "a later step of the same event"
+        );
+        assert_eq!(taken.covering(&cause(0, 11, 0)), None);
+        assert_eq!(taken.covering(&cause(1, 1, 0)), None, "another partition");
+        let json = serde_json::to_string(&taken).unwrap();
+        assert_eq!(json, r#"{"t.transfer.events/0":[10,1]}"#);
+        assert_eq!(serde_json::from_str::<StepsTaken>(&json).unwrap(), taken);
+    }
 }

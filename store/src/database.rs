@@ -1,18 +1,48 @@
-//! The PostgreSQL side of the projector: a connection pool whose sessions live in the
-//! projector's schema, the migrations, and how a database error is to be treated.
+//! The PostgreSQL side of both the command side and the projector: where the tables are
+//! (`DATABASE_URL`, `PROJECTOR_SCHEMA`), a connection pool whose sessions live in that schema,
+//! the engine's own migrations, and how a database error is to be treated.
 //!
-//! Every table sits in one schema (`PROJECTOR_SCHEMA`), selected through `search_path`, so
-//! several projectors (or tests) share a database without sharing tables, and the migrations
-//! are the same SQL whatever the schema is called.
+//! Every table sits in one schema, selected through `search_path`, so several pipelines (or
+//! tests) share a database without sharing tables, and the migrations are the same SQL
+//! whatever the schema is called.
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use clap::Args;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use thiserror::Error;
 
-/// The projector's migrations, embedded at build time.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+use crate::migrations::MigrationSet;
+
+/// Where the pipeline's tables live: every binary that touches PostgreSQL takes these.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL connection URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/tributary"
+    )]
+    pub database_url: String,
+
+    /// PostgreSQL schema holding the pipeline's tables (created if missing).
+    #[arg(long, env = "PROJECTOR_SCHEMA", default_value = "tributary")]
+    pub schema: String,
+
+    /// Do not apply the SQL migrations at start-up (apply them with `projector migrate`).
+    #[arg(long, env = "PROJECTOR_NO_MIGRATE", default_value_t = false)]
+    pub no_migrate: bool,
+}
+
+/// The engine's migrations (offsets, parked aggregates, dead-lettered records, aggregate
+/// snapshots), recorded in `_tributary_engine_migrations`.
+pub fn engine_migrations() -> MigrationSet {
+    MigrationSet::new(
+        sqlx::migrate!("./migrations"),
+        "_tributary_engine_migrations",
+    )
+}
 
 /// The database could not be prepared.
 #[derive(Debug, Error)]
@@ -36,10 +66,12 @@ pub enum DatabaseSetupError {
         source: sqlx::Error,
     },
     /// A migration failed.
-    #[error("migrating schema {schema} failed: {source}")]
+    #[error("migrating schema {schema} (history {history}) failed: {source}")]
     Migrate {
         /// The schema.
         schema: String,
+        /// The history table of the set that failed.
+        history: &'static str,
         /// What the migrator said.
         source: sqlx::migrate::MigrateError,
     },
@@ -91,15 +123,9 @@ pub async fn connect(
     Ok(pool)
 }
 
-/// Applies the migrations that are missing in the pool's schema.
-pub async fn migrate(pool: &PgPool, schema: &str) -> Result<(), DatabaseSetupError> {
-    MIGRATOR
-        .run(pool)
-        .await
-        .map_err(|source| DatabaseSetupError::Migrate {
-            schema: schema.to_owned(),
-            source,
-        })
+/// Applies the engine's migrations that are missing in the pool's schema.
+pub async fn migrate_engine(pool: &PgPool, schema: &str) -> Result<(), DatabaseSetupError> {
+    engine_migrations().apply(pool, schema).await
 }
 
 /// The URL with any password replaced, for messages.

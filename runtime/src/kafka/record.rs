@@ -1,6 +1,6 @@
-//! A Kafka record as the projector keeps it between the consumer and the database: owned,
-//! with the coordinates, key, value and headers the version rule and the dead-letter topic
-//! need.
+//! A consumed Kafka record as the pipeline keeps it between the consumer and its handler:
+//! owned, with the coordinates, key, value and headers the version rule and the dead-letter
+//! topic need. The projector's workers, the processor and the saga runner all take these.
 
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 
