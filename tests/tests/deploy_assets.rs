@@ -274,11 +274,12 @@ fn rules_and_dashboards_use_only_metrics_the_binaries_export() {
 }
 
 /// Every environment variable a binary declares (`env = "..."` in its clap structs): the
-/// projector and producer, and `tributary-admin` of the runtime crate.
+/// projector and producer, the database settings both take from the store crate, and
+/// `tributary-admin` of the runtime crate.
 fn declared_env_vars() -> BTreeSet<String> {
     let root = repo_root();
     let mut names = BTreeSet::new();
-    for dir in ["projector/src", "producer/src", "runtime/src"] {
+    for dir in ["projector/src", "producer/src", "store/src", "runtime/src"] {
         for path in files(&root.join(dir), &[".rs"]) {
             let text = read(&path);
             let mut rest = text.as_str();
