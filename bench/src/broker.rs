@@ -9,17 +9,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_runtime::Topology;
-use tributary_runtime::kafka::KafkaSettings;
 use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::kafka::admin;
 use tributary_runtime::kafka::offsets::end_offsets;
+use tributary_runtime::kafka::{KafkaSettings, enqueue};
 
 use crate::workload::EventRecord;
+
+/// How long feeding may wait for room in the producer's queue before it gives up.
+const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Longest any single broker request may take.
 pub const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -94,21 +96,16 @@ pub async fn preload(
                 value: Some(v),
             })
         });
-        let mut out = FutureRecord::to(topic)
+        let out = FutureRecord::to(topic)
             .partition(record.partition)
             .key(record.key.as_bytes())
             .payload(record.value.as_slice())
             .headers(headers);
-        loop {
-            match producer.send_result(out) {
-                Ok(delivery) => break pending.push_back(delivery),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    out = back;
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                Err((error, _)) => return Err(error).context(format!("producing to {topic}")),
-            }
-        }
+        let deadline = tokio::time::Instant::now() + ENQUEUE_TIMEOUT;
+        let delivery = enqueue(&producer, out, deadline)
+            .await
+            .with_context(|| format!("producing to {topic}"))?;
+        pending.push_back(delivery);
         if pending.len() >= window {
             settle(pending.pop_front()).await?;
         }

@@ -10,9 +10,10 @@
 
 use std::time::Duration;
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tributary_runtime::kafka::enqueue;
 
 use crate::plan::DeadLetter;
 use tributary_runtime::kafka::SourceRecord;
@@ -82,7 +83,8 @@ impl DeadLetterPublisher {
             if let Some(value) = &record.value {
                 out = out.payload(value.as_slice());
             }
-            pending.push(self.enqueue(out).await?);
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            pending.push(enqueue(&self.producer, out, deadline).await?);
         }
         for delivery in pending {
             match delivery.await {
@@ -92,27 +94,6 @@ impl DeadLetterPublisher {
             }
         }
         Ok(())
-    }
-
-    /// Hands `record` to the producer, waiting (bounded by the producer's own timeout) while
-    /// its queue is full.
-    async fn enqueue(
-        &self,
-        mut record: FutureRecord<'_, [u8], [u8]>,
-    ) -> Result<DeliveryFuture, KafkaError> {
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        loop {
-            match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned))
-                    if tokio::time::Instant::now() < deadline =>
-                {
-                    record = returned;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err((error, _)) => return Err(error),
-            }
-        }
     }
 
     fn headers(&self, record: &SourceRecord, letter: &DeadLetter) -> OwnedHeaders {

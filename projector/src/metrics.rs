@@ -13,23 +13,58 @@ use prometheus::{
 use tributary_runtime::metrics::register;
 use tributary_store::offsets::ClaimedPartition;
 
+/// The name of every metric, one constant each, so that code, tests and the deploy assets'
+/// check share one spelling.
+pub mod names {
+    /// `tributary_projector_events_applied_total`.
+    pub const EVENTS_APPLIED_TOTAL: &str = "tributary_projector_events_applied_total";
+    /// `tributary_projector_events_skipped_total`.
+    pub const EVENTS_SKIPPED_TOTAL: &str = "tributary_projector_events_skipped_total";
+    /// `tributary_projector_dead_letters_total`.
+    pub const DEAD_LETTERS_TOTAL: &str = "tributary_projector_dead_letters_total";
+    /// `tributary_projector_parked_aggregates_total`.
+    pub const PARKED_AGGREGATES_TOTAL: &str = "tributary_projector_parked_aggregates_total";
+    /// `tributary_projector_batch_size`.
+    pub const BATCH_SIZE: &str = "tributary_projector_batch_size";
+    /// `tributary_projector_batch_duration_seconds`.
+    pub const BATCH_DURATION_SECONDS: &str = "tributary_projector_batch_duration_seconds";
+    /// `tributary_projector_db_transaction_seconds`.
+    pub const DB_TRANSACTION_SECONDS: &str = "tributary_projector_db_transaction_seconds";
+    /// `tributary_projector_lag_offsets`.
+    pub const LAG_OFFSETS: &str = "tributary_projector_lag_offsets";
+    /// `tributary_projector_lag_seconds`.
+    pub const LAG_SECONDS: &str = "tributary_projector_lag_seconds";
+    /// `tributary_projector_committed_offset`.
+    pub const COMMITTED_OFFSET: &str = "tributary_projector_committed_offset";
+    /// `tributary_projector_rebalances_total`.
+    pub const REBALANCES_TOTAL: &str = "tributary_projector_rebalances_total";
+    /// `tributary_projector_assigned_partitions`.
+    pub const ASSIGNED_PARTITIONS: &str = "tributary_projector_assigned_partitions";
+    /// `tributary_projector_stale_commits_refused_total`.
+    pub const STALE_COMMITS_REFUSED_TOTAL: &str = "tributary_projector_stale_commits_refused_total";
+    /// `tributary_projector_markers_published_total`.
+    pub const MARKERS_PUBLISHED_TOTAL: &str = "tributary_projector_markers_published_total";
+    /// `tributary_projector_transient_failures_total`.
+    pub const TRANSIENT_FAILURES_TOTAL: &str = "tributary_projector_transient_failures_total";
+}
+
 /// The name of every metric the projector exports.
 pub const METRIC_NAMES: &[&str] = &[
-    "tributary_projector_events_applied_total",
-    "tributary_projector_events_skipped_total",
-    "tributary_projector_dead_letters_total",
-    "tributary_projector_parked_aggregates_total",
-    "tributary_projector_batch_size",
-    "tributary_projector_batch_duration_seconds",
-    "tributary_projector_db_transaction_seconds",
-    "tributary_projector_lag_offsets",
-    "tributary_projector_lag_seconds",
-    "tributary_projector_committed_offset",
-    "tributary_projector_rebalances_total",
-    "tributary_projector_assigned_partitions",
-    "tributary_projector_stale_commits_refused_total",
-    "tributary_projector_markers_published_total",
-    "tributary_projector_transient_failures_total",
+    names::EVENTS_APPLIED_TOTAL,
+    names::EVENTS_SKIPPED_TOTAL,
+    names::DEAD_LETTERS_TOTAL,
+    names::PARKED_AGGREGATES_TOTAL,
+    names::BATCH_SIZE,
+    names::BATCH_DURATION_SECONDS,
+    names::DB_TRANSACTION_SECONDS,
+    names::LAG_OFFSETS,
+    names::LAG_SECONDS,
+    names::COMMITTED_OFFSET,
+    names::REBALANCES_TOTAL,
+    names::ASSIGNED_PARTITIONS,
+    names::STALE_COMMITS_REFUSED_TOTAL,
+    names::MARKERS_PUBLISHED_TOTAL,
+    names::TRANSIENT_FAILURES_TOTAL,
 ];
 
 /// The projector's metrics, registered in one registry.
@@ -113,61 +148,61 @@ impl ProjectorMetrics {
         Self {
             events_applied: counter(
                 &r,
-                METRIC_NAMES[0],
+                names::EVENTS_APPLIED_TOTAL,
                 "Events applied to the read tables.",
                 pt,
             ),
             events_skipped: counter(
                 &r,
-                METRIC_NAMES[1],
+                names::EVENTS_SKIPPED_TOTAL,
                 "Records skipped without being applied (void versions, records already committed).",
                 ptr,
             ),
             dead_letters: counter(
                 &r,
-                METRIC_NAMES[2],
+                names::DEAD_LETTERS_TOTAL,
                 "Records sent to the dead-letter topic, by reason (parked: behind an earlier failure of the same aggregate).",
                 ptr,
             ),
             parked_aggregates: counter(
                 &r,
-                METRIC_NAMES[3],
+                names::PARKED_AGGREGATES_TOTAL,
                 "Aggregates parked behind an event that could not be applied.",
                 pt,
             ),
             batch_size: histogram(
                 &r,
-                METRIC_NAMES[4],
+                names::BATCH_SIZE,
                 "Records per committed batch.",
                 p,
                 SIZE_BUCKETS.to_vec(),
             ),
             batch_duration: histogram(
                 &r,
-                METRIC_NAMES[5],
+                names::BATCH_DURATION_SECONDS,
                 "Time from a batch's first record to its commit.",
                 p,
                 SECONDS_BUCKETS.to_vec(),
             ),
             db_transaction: histogram(
                 &r,
-                METRIC_NAMES[6],
+                names::DB_TRANSACTION_SECONDS,
                 "Duration of a batch's PostgreSQL transaction.",
                 p,
                 SECONDS_BUCKETS.to_vec(),
             ),
             lag_offsets: int_gauge(
                 &r,
-                METRIC_NAMES[7],
+                names::LAG_OFFSETS,
                 "Records in the partition not yet committed to the read tables.",
                 ptp,
             ),
             lag_seconds: register(
                 &r,
-                METRIC_NAMES[8],
+                names::LAG_SECONDS,
                 GaugeVec::new(
                     Opts::new(
-                        METRIC_NAMES[8],
+                        names::LAG_SECONDS,
                         "Age of the newest committed record when its batch committed (0 once caught up).",
                     ),
                     ptp,
@@ -175,37 +210,37 @@ impl ProjectorMetrics {
             ),
             committed_offset: int_gauge(
                 &r,
-                METRIC_NAMES[9],
+                names::COMMITTED_OFFSET,
                 "Next offset to read, as committed in PostgreSQL.",
                 ptp,
             ),
             rebalances: counter(
                 &r,
-                METRIC_NAMES[10],
+                names::REBALANCES_TOTAL,
                 "Partition assignments and revocations.",
                 &["projection", "kind"],
             ),
             assigned_partitions: int_gauge(
                 &r,
-                METRIC_NAMES[11],
+                names::ASSIGNED_PARTITIONS,
                 "Partitions this instance owns.",
                 p,
             ),
             stale_commits_refused: counter(
                 &r,
-                METRIC_NAMES[12],
+                names::STALE_COMMITS_REFUSED_TOTAL,
                 "Batches refused because another worker had claimed the partition.",
                 pt,
             ),
             markers_published: counter(
                 &r,
-                METRIC_NAMES[13],
+                names::MARKERS_PUBLISHED_TOTAL,
                 "Committed-offset markers published.",
                 p,
             ),
             transient_failures: counter(
                 &r,
-                METRIC_NAMES[14],
+                names::TRANSIENT_FAILURES_TOTAL,
                 "Failures that were retried (database or Kafka unavailable), by stage.",
                 &["projection", "stage"],
             ),

@@ -18,7 +18,7 @@ use tributary_schemas::bank::user::{UserEmailDenied, UserEvent, UserRegistration
 use tributary_schemas::protocol::CommandRefused;
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, produce, unknown_fingerprint};
 use tributary_tests::pipeline::TestPipeline;
-use tributary_tests::process::http_get;
+use tributary_tests::process::{ServiceProcess, http_get};
 use tributary_tests::producer;
 
 const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
@@ -56,6 +56,15 @@ async fn open_and_deposit(
     format!("{topic}:{partition}:{offset}")
 }
 
+/// The pipeline's projector, whose reads with a token wait at most `bound`, once ready.
+async fn ready_projector(pipeline: &TestPipeline, bound: Duration) -> ServiceProcess {
+    let bound = bound.as_millis().to_string();
+    let mut projector =
+        pipeline.start_projector(PROJECTOR, &[("READ_CONSISTENCY_TIMEOUT_MS", &bound)]);
+    projector.wait_ready(Duration::from_secs(60)).await;
+    projector
+}
+
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|error| panic!("not JSON ({error}): {body}"))
 }
@@ -65,14 +74,7 @@ async fn a_token_of_a_just_produced_event_reads_the_state_that_includes_it() {
     let bound = Duration::from_secs(10);
     let pipeline = TestPipeline::create("ryw", 2).await;
     let topic = pipeline.topology.events("account");
-    let mut projector = pipeline.start_projector(
-        PROJECTOR,
-        &[(
-            "READ_CONSISTENCY_TIMEOUT_MS",
-            &bound.as_millis().to_string(),
-        )],
-    );
-    projector.wait_ready(Duration::from_secs(60)).await;
+    let mut projector = ready_projector(&pipeline, bound).await;
 
     let mut workload = AccountWorkload::default();
     for (round, amount) in [125_i64, 310, 47].into_iter().enumerate() {
@@ -104,14 +106,7 @@ async fn a_token_never_reached_answers_503_within_the_bound() {
     let bound = Duration::from_millis(1000);
     let pipeline = TestPipeline::create("ryw", 2).await;
     let topic = pipeline.topology.events("account");
-    let mut projector = pipeline.start_projector(
-        PROJECTOR,
-        &[(
-            "READ_CONSISTENCY_TIMEOUT_MS",
-            &bound.as_millis().to_string(),
-        )],
-    );
-    projector.wait_ready(Duration::from_secs(60)).await;
+    let mut projector = ready_projector(&pipeline, bound).await;
 
     let mut workload = AccountWorkload::default();
     let id = format!("{}-acc-0", pipeline.prefix);
@@ -193,14 +188,7 @@ async fn a_token_of_a_dead_lettered_event_is_refused_naming_the_aggregate() {
     let bound = Duration::from_secs(10);
     let pipeline = TestPipeline::create("ryw", 1).await;
     let topic = pipeline.topology.events("account");
-    let mut projector = pipeline.start_projector(
-        PROJECTOR,
-        &[(
-            "READ_CONSISTENCY_TIMEOUT_MS",
-            &bound.as_millis().to_string(),
-        )],
-    );
-    projector.wait_ready(Duration::from_secs(60)).await;
+    let mut projector = ready_projector(&pipeline, bound).await;
 
     // `parked` opens, then gets a record this build cannot decode (so it is parked), then a
     // deposit, which is dead-lettered behind it; `healthy` is deposited to after both.
@@ -265,8 +253,7 @@ async fn a_token_of_a_dead_lettered_event_is_refused_naming_the_aggregate() {
 async fn a_registration_request_and_its_denial_read_on_the_users_route_with_their_tokens() {
     let pipeline = TestPipeline::create("ryw", 1).await;
     let topic = pipeline.topology.events("user");
-    let mut projector = pipeline.start_projector(PROJECTOR, &[]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    let mut projector = ready_projector(&pipeline, Duration::from_secs(10)).await;
     let (user, stranger) = (
         format!("{}-ann", pipeline.prefix),
         format!("{}-nobody", pipeline.prefix),

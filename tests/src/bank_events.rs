@@ -3,15 +3,16 @@
 //! domain crate and the projector (plain arithmetic over the generated amounts).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::postgres::PgPool;
+use tributary_runtime::kafka::enqueue;
 use tributary_schemas::bank::account::{AccountEvent, AccountOpened, Deposited, Withdrawn};
 use tributary_schemas::headers::EventHeaders;
 use tributary_schemas::{Codec, RecordSet};
+
+use crate::enqueue_deadline;
 
 /// A small deterministic random source (splitmix64), so workloads are reproducible from a
 /// seed without another dependency.
@@ -277,19 +278,10 @@ pub async fn produce(
         if let Some(value) = &record.value {
             out = out.payload(value.as_slice());
         }
-        loop {
-            match producer.send_result(out) {
-                Ok(delivery) => {
-                    pending.push(delivery);
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                    out = returned;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err((error, _)) => panic!("cannot produce to {topic}: {error}"),
-            }
-        }
+        let delivery = enqueue(producer, out, enqueue_deadline())
+            .await
+            .unwrap_or_else(|error| panic!("cannot produce to {topic}: {error}"));
+        pending.push(delivery);
     }
     let mut coordinates = Vec::with_capacity(pending.len());
     for delivery in pending {

@@ -20,11 +20,12 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::Consumer;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_domain::bank::BankCommand;
+use tributary_runtime::kafka::enqueue;
 use tributary_runtime::{Topology, partition_for_key};
 use tributary_schemas::bank::account::AccountEvent;
 use tributary_schemas::bank::transfer::TransferEvent;
@@ -35,7 +36,7 @@ use tributary_schemas::{Codec, RecordSet};
 use crate::bank_events::{AccountRow, LedgerRow};
 use crate::pipeline::TestPipeline;
 use crate::process::ServiceProcess;
-use crate::{BROKER_TIMEOUT, consumer, producer, unique_name};
+use crate::{BROKER_TIMEOUT, consumer, enqueue_deadline, producer, unique_name};
 
 /// The projector binary next to `producer_binary` (`env!("CARGO_BIN_EXE_producer")`): Cargo
 /// builds only the binaries of the package under test, so it must have been built before.
@@ -326,24 +327,15 @@ impl CommandSender {
             });
             let partition =
                 partition_for_key(sent.aggregate_id.as_bytes(), self.topology.partitions());
-            let mut record = FutureRecord::to(&topic)
+            let record = FutureRecord::to(&topic)
                 .partition(partition)
                 .key(sent.aggregate_id.as_str())
                 .payload(value.as_slice())
                 .headers(headers);
-            loop {
-                match self.producer.send_result(record) {
-                    Ok(delivery) => {
-                        pending.push(delivery);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err((error, _)) => panic!("cannot produce a command to {topic}: {error}"),
-                }
-            }
+            let delivery = enqueue(&self.producer, record, enqueue_deadline())
+                .await
+                .unwrap_or_else(|error| panic!("cannot produce a command to {topic}: {error}"));
+            pending.push(delivery);
         }
         for delivery in pending {
             delivery

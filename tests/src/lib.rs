@@ -32,6 +32,11 @@ pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
 /// How long any single broker operation in a test may take before it counts as failed.
 pub const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Until when a test's producer may wait for room in its queue: [`BROKER_TIMEOUT`] from now.
+pub fn enqueue_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + BROKER_TIMEOUT
+}
+
 /// Client settings for the broker under test.
 pub fn kafka() -> KafkaSettings {
     KafkaSettings::from_env(DEFAULT_BOOTSTRAP)

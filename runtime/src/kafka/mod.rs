@@ -4,8 +4,10 @@
 
 pub mod admin;
 pub mod config;
+pub mod enqueue;
 pub mod offsets;
 pub mod record;
 
 pub use config::{ConfigError, KafkaSettings};
+pub use enqueue::enqueue;
 pub use record::SourceRecord;
