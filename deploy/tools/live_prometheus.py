@@ -82,6 +82,12 @@ def declared_metrics() -> set[str]:
         if not block:
             raise SystemExit(f"{source}: no METRIC_NAMES list")
         names |= set(re.findall(r'"([a-z_:]+)"', block.group(1)))
+        # Entries may name constants (`names::EVENTS_APPLIED_TOTAL`) defined in the same file.
+        constants = dict(re.findall(r'pub const ([A-Z0-9_]+): &str = "([a-z_:]+)";', text))
+        for constant in re.findall(r"names::([A-Z0-9_]+)", block.group(1)):
+            if constant not in constants:
+                raise SystemExit(f"{source}: METRIC_NAMES names {constant}, which is not defined there")
+            names.add(constants[constant])
     return names
 
 
