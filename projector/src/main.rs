@@ -28,7 +28,8 @@ struct Cli {
 enum Command {
     /// Consume the events topics into the read tables and serve the read API.
     Run(ProjectorConfig),
-    /// Apply the SQL migrations to the projector's schema and exit.
+    /// Apply the engine's and the read model's SQL migrations to the schema and exit (each set
+    /// keeps its own history table).
     Migrate {
         #[command(flatten)]
         database: DatabaseArgs,
