@@ -35,7 +35,7 @@ pub fn fresh_topology(partitions: i32) -> (String, Topology) {
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
     let topology = Topology::new(
         format!("bench.{run_id}"),
-        tributary_domain::bank::AGGREGATE_TYPES,
+        tributary_bank::AGGREGATE_TYPES,
         partitions,
     );
     (run_id, topology)

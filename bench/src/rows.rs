@@ -10,11 +10,11 @@
 //! apart.
 
 use serde_json::{Map, Value};
+use tributary_bank::account::{Account, AccountStatus};
+use tributary_bank::email_claim::EmailClaim;
+use tributary_bank::transfer::{Transfer, TransferStatus};
+use tributary_bank::user::User;
 use tributary_domain::Aggregate;
-use tributary_domain::bank::account::{Account, AccountStatus};
-use tributary_domain::bank::email_claim::EmailClaim;
-use tributary_domain::bank::transfer::{Transfer, TransferStatus};
-use tributary_domain::bank::user::User;
 use tributary_projector::bank::{is_listed, ledger_rows, status_label};
 use tributary_projector::plan::AggregateChange;
 use tributary_projector::read_model::{changed_at, label};

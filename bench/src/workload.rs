@@ -13,16 +13,16 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, bail};
-use tributary_domain::bank::account::Account;
-use tributary_domain::bank::sagas::BankSaga;
-use tributary_domain::bank::transfer::Transfer;
-use tributary_domain::bank::{BankCommand, BankEvent};
+use tributary_bank::account::Account;
+use tributary_bank::records::account::{AccountCommand, Deposit, OpenAccount, Withdraw};
+use tributary_bank::records::transfer::{RequestTransfer, TransferCommand};
+use tributary_bank::sagas::BankSaga;
+use tributary_bank::transfer::Transfer;
+use tributary_bank::{BankCommand, BankEvent};
 use tributary_domain::{Aggregate, Saga, Versioned};
 use tributary_runtime::clock::unix_millis;
 use tributary_runtime::partition_for_key;
 use tributary_schemas::Codec;
-use tributary_schemas::bank::account::{AccountCommand, Deposit, OpenAccount, Withdraw};
-use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand};
 use tributary_schemas::headers::EventHeaders;
 
 /// What to generate.
@@ -213,7 +213,7 @@ pub fn generate(shape: WorkloadShape) -> anyhow::Result<Workload> {
     let accounts = shape.accounts.clamp(2, shape.events.max(2)) as u64;
     let mut bank = Bank {
         partitions: shape.partitions,
-        codec: Codec::single_object(),
+        codec: tributary_bank::codec(),
         accounts: HashMap::new(),
         transfers: HashMap::new(),
         records: Vec::with_capacity(shape.events + 8),
@@ -263,7 +263,7 @@ pub fn generate(shape: WorkloadShape) -> anyhow::Result<Workload> {
             )?;
             mix.transfers += 1;
             let completed = bank.transfers.get(&transfer_id).is_some_and(|t| {
-                t.state.status == tributary_domain::bank::transfer::TransferStatus::Completed
+                t.state.status == tributary_bank::transfer::TransferStatus::Completed
             });
             mix.transfers_completed += usize::from(completed);
         }

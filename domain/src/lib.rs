@@ -5,12 +5,12 @@
 //! - [`aggregate`]: the [`Aggregate`] trait (`decide` a command, `apply` an event), the
 //!   [`Rejection`] of a refused command and the [`Versioned`] state the engine keeps;
 //! - [`saga`]: the [`Saga`] trait that turns one aggregate's event into another aggregate's
-//!   command, with deterministic command IDs from [`step_command_id`];
-//! - [`bank`]: the reference domain — accounts, e-mail claims, users and transfers, one file per
-//!   aggregate, and the sagas that connect them.
+//!   command, with deterministic command IDs from [`step_command_id`].
+//!
+//! The reference domain that implements them, a bank, is the `tributary-bank` crate under
+//! `examples/bank`.
 
 pub mod aggregate;
-pub mod bank;
 pub mod saga;
 
 pub use aggregate::{

@@ -11,7 +11,6 @@ use tributary_runtime::http::{self, Readiness};
 use tributary_runtime::kafka::{KafkaSettings, admin};
 use tributary_runtime::topology::TopicSpec;
 use tributary_runtime::{Shutdown, Topology};
-use tributary_schemas::Codec;
 
 use crate::config::ProducerConfig;
 use crate::context::CommandSide;
@@ -43,9 +42,7 @@ pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
     let readiness = Readiness::default();
     let registry = prometheus::Registry::new();
     let metrics = ProducerMetrics::new(registry.clone());
-    let topology = config
-        .topics
-        .topology(&tributary_domain::bank::AGGREGATE_TYPES);
+    let topology = config.topics.topology(&tributary_bank::AGGREGATE_TYPES);
     let kafka = KafkaSettings::from_env("127.0.0.1:9092");
     check_topics(&config, &kafka, &topology).await?;
     let producer: FutureProducer = kafka
@@ -82,7 +79,7 @@ pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
             pool,
             projection: config.projection.clone(),
             kinds: bank_kinds(),
-            codec: Codec::single_object(),
+            codec: tributary_bank::codec(),
             producer: producer.clone(),
             keep_commands: config.recent_commands,
             instance_id: instance_id.clone(),

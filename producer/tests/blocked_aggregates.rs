@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
+use tributary_bank::records::account::{
+    AccountCommand, AccountEvent, Deposit, OpenAccount, Withdraw, Withdrawn,
+};
 use tributary_producer::processor::partition::{Handled, PartitionProcessor};
 use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::partition_for_key;
-use tributary_schemas::bank::account::{
-    AccountCommand, AccountEvent, Deposit, OpenAccount, Withdraw, Withdrawn,
-};
 use tributary_schemas::headers::EventHeaders;
 use tributary_schemas::protocol::CommandOutcome;
 use tributary_tests::bank_events::{

@@ -28,12 +28,12 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tributary_bank::records::account::AccountEvent;
 use tributary_producer::responses::{CommandAccepted, CommandRejected, ErrorBody};
 use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::partition_for_key;
-use tributary_schemas::bank::account::AccountEvent;
+use tributary_schemas::RecordSet;
 use tributary_schemas::headers::EventHeaders;
-use tributary_schemas::{Codec, RecordSet};
 use tributary_tests::http::{self, HttpResponse};
 use tributary_tests::pipeline::TestPipeline;
 use tributary_tests::process::ServiceProcess;
@@ -216,7 +216,7 @@ fn account_records(pipeline: &TestPipeline, account: &str) -> Vec<EventRecord> {
         .add_partition_offset(&topic, partition, Offset::Beginning)
         .unwrap();
     reader.assign(&assignment).unwrap();
-    let codec = Codec::single_object();
+    let codec = tributary_bank::codec();
     let mut records = Vec::new();
     let mut next = 0;
     wait_until(

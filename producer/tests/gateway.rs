@@ -21,14 +21,13 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
+use tributary_bank::records::account::Deposit;
 use tributary_producer::gateway::{self, Gateway, GatewayError, GatewayOptions};
 use tributary_producer::responses::{
     CommandAccepted, CommandRejected, ErrorBody, EventCoordinates,
 };
 use tributary_runtime::kafka::KafkaSettings;
 use tributary_runtime::{Shutdown, Topology, partition_for_key};
-use tributary_schemas::Codec;
-use tributary_schemas::bank::account::Deposit;
 use tributary_schemas::headers::{CommandHeaders, REPLY_TO};
 use tributary_schemas::protocol::{self, CommandEnvelope, CommandOutcome, CommandReply};
 use tributary_tests::pipeline::TestPipeline;
@@ -211,7 +210,7 @@ impl FakeProcessor {
                 }
                 commands.assign(&assignment).unwrap();
                 let replies = producer(&[]);
-                let codec = Codec::single_object();
+                let codec = tributary_bank::codec();
                 while !stop.load(Ordering::SeqCst) {
                     let Some(message) = commands.poll(Duration::from_millis(100)) else {
                         continue;
@@ -452,7 +451,7 @@ async fn an_accepted_command_is_answered_200_with_its_event_and_a_consistency_to
             cause: None,
         }
     );
-    let command: Deposit = Codec::single_object()
+    let command: Deposit = tributary_bank::codec()
         .decode_record(&envelope.command)
         .unwrap();
     assert_eq!(
@@ -904,7 +903,7 @@ async fn a_gateway_that_cannot_reach_the_broker_does_not_start_and_answers_503()
     let producer = gateway::producer(&nowhere, options.broker_timeout).unwrap();
     let topology = Topology::new(
         unique_name("gateway-nowhere"),
-        tributary_domain::bank::AGGREGATE_TYPES,
+        tributary_bank::AGGREGATE_TYPES,
         PARTITIONS,
     );
     let gateway = Gateway::new(nowhere, topology.clone(), options, producer);
@@ -988,7 +987,7 @@ async fn the_listener_reads_every_reply_written_after_start_and_none_before() {
         deadline: None,
         command: Vec::new(),
     };
-    let value = Codec::single_object()
+    let value = tributary_bank::codec()
         .encode(&reply(&envelope, CommandOutcome::Accepted))
         .unwrap();
     write(value).await;

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
+use tributary_bank::records::account::{AccountCommand, Deposit, OpenAccount, Withdraw};
 use tributary_producer::processor::partition::PartitionProcessor;
 use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::partition_for_key;
-use tributary_schemas::bank::account::{AccountCommand, Deposit, OpenAccount, Withdraw};
 use tributary_schemas::headers::EventHeaders;
 use tributary_schemas::protocol::{CommandOutcome, CommandReply};
 use tributary_tests::bank_events::id_on_partition;
@@ -24,7 +24,7 @@ use tributary_tests::{BROKER_TIMEOUT, consumer, unique_name, wait_until};
 
 mod support;
 use support::{account_command, command_side, handle};
-use tributary_schemas::bank::email_claim::{
+use tributary_bank::records::email_claim::{
     ClaimEmail, ClaimPurpose, EmailClaimCommand, ReleaseEmail,
 };
 

@@ -36,10 +36,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use tributary_schemas::bank::account::{
+use tributary_bank::records::account::{
     AccountCommand, CloseAccount, Deposit, OpenAccount, Withdraw,
 };
-use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand};
+use tributary_bank::records::transfer::{RequestTransfer, TransferCommand};
 use tributary_schemas::protocol::CommandOutcome;
 use tributary_tests::bank_events::{Rng, read_accounts, read_ledger};
 use tributary_tests::command_side::{

@@ -19,16 +19,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use tributary_schemas::bank::account::{
+use tributary_bank::records::account::{
     AccountCommand, AccountEvent, CloseAccount, Deposit, OpenAccount, Withdraw, Withdrawn,
 };
-use tributary_schemas::bank::email_claim::{
+use tributary_bank::records::email_claim::{
     ClaimEmail, ClaimPurpose, EmailClaimCommand, EmailClaimEvent,
 };
-use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand};
-use tributary_schemas::bank::user::{RequestUserRegistration, UserCommand, UserEvent};
+use tributary_bank::records::transfer::{RequestTransfer, TransferCommand};
+use tributary_bank::records::user::{RequestUserRegistration, UserCommand, UserEvent};
+use tributary_schemas::RecordSet;
 use tributary_schemas::protocol::CommandOutcome;
-use tributary_schemas::{Codec, RecordSet};
 use tributary_tests::bank_events::{
     GeneratedEvent, RawRecord, id_on_partition, produce, unknown_fingerprint,
 };
@@ -417,7 +417,7 @@ async fn history_until<E: RecordSet + std::fmt::Debug>(
     aggregate: &str,
     done: impl Fn(&E) -> bool,
 ) -> Vec<E> {
-    let codec = Codec::single_object();
+    let codec = tributary_bank::codec();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let history: Vec<E> = read_events(&bank.pipeline, aggregate_type)

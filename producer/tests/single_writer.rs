@@ -43,8 +43,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use tributary_bank::records::account::{AccountCommand, Deposit, OpenAccount, Withdraw};
 use tributary_schemas::Record;
-use tributary_schemas::bank::account::{AccountCommand, Deposit, OpenAccount, Withdraw};
 use tributary_schemas::protocol::{CommandOutcome, CommandRefused, CommandReply};
 use tributary_tests::bank_events::{Rng, read_accounts, read_ledger};
 use tributary_tests::command_side::{

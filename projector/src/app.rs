@@ -13,7 +13,6 @@ use tributary_runtime::http::{self, Readiness};
 use tributary_runtime::kafka::{KafkaSettings, admin};
 use tributary_runtime::topology::TopicSpec;
 use tributary_runtime::{Shutdown, Topology};
-use tributary_schemas::Codec;
 
 use crate::config::ProjectorConfig;
 use crate::consumer::{ConsumerCommands, ConsumerThread, ProjectorContext};
@@ -28,9 +27,7 @@ use tributary_store::offsets;
 
 /// Runs the bank projection until SIGTERM or SIGINT.
 pub async fn run(config: ProjectorConfig) -> anyhow::Result<()> {
-    let topology = config
-        .topics
-        .topology(&tributary_domain::bank::AGGREGATE_TYPES);
+    let topology = config.topics.topology(&tributary_bank::AGGREGATE_TYPES);
     let topics = bank_topics(&topology);
     run_projection(config, topology, topics).await
 }
@@ -69,7 +66,7 @@ pub async fn run_projection(
         .producer()?
         .create()
         .context("cannot create the Kafka producer for dead letters and markers")?;
-    let codec = Codec::single_object();
+    let codec = tributary_bank::codec();
     let (markers, marker_task) = Markers::start(
         producer.clone(),
         pool.clone(),

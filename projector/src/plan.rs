@@ -427,9 +427,9 @@ impl<A: Aggregate> Builder<A> {
 
 #[cfg(test)]
 mod tests {
-    use tributary_domain::bank::account::{Account, AccountStatus};
-    use tributary_schemas::bank::account::{AccountEvent, AccountOpened, Deposited};
-    use tributary_schemas::bank::user::UserRegistered;
+    use tributary_bank::account::{Account, AccountStatus};
+    use tributary_bank::records::account::{AccountEvent, AccountOpened, Deposited};
+    use tributary_bank::records::user::UserRegistered;
 
     use super::*;
 
@@ -450,7 +450,7 @@ mod tests {
             partition: 0,
             offset,
             key: Some(id.as_bytes().to_vec()),
-            value: Some(event.encode(&Codec::single_object()).unwrap()),
+            value: Some(event.encode(&tributary_bank::codec()).unwrap()),
             headers: headers
                 .to_pairs()
                 .into_iter()
@@ -481,7 +481,7 @@ mod tests {
         stored: &HashMap<String, StoredAggregate<Account>>,
         parked: &mut HashMap<String, i64>,
     ) -> Plan<Account> {
-        plan::<Account>(&Codec::single_object(), records, stored, parked, 3)
+        plan::<Account>(&tributary_bank::codec(), records, stored, parked, 3)
     }
 
     #[test]
@@ -625,7 +625,7 @@ mod tests {
     fn a_record_of_another_aggregate_type_is_dead_lettered() {
         let mut wrong = record(0, "a", 1, opened());
         wrong.value = Some(
-            Codec::single_object()
+            tributary_bank::codec()
                 .encode(&UserRegistered {
                     email: "a@b.c".into(),
                     display_name: "A".into(),

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
+use tributary_bank::email_claim::EmailClaim;
 use tributary_domain::Aggregate;
-use tributary_domain::bank::email_claim::EmailClaim;
 use tributary_runtime::Topology;
 
 use crate::bank::{AccountReadModel, TransferReadModel, UserReadModel};

@@ -15,9 +15,9 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use tributary_schemas::bank::account::{AccountEvent, AccountOpened, Deposited, Withdrawn};
-use tributary_schemas::bank::user::UserRegistered;
-use tributary_schemas::{Codec, Record};
+use tributary_bank::records::account::{AccountEvent, AccountOpened, Deposited, Withdrawn};
+use tributary_bank::records::user::UserRegistered;
+use tributary_schemas::Record;
 use tributary_tests::bank_events::{
     AccountWorkload, GeneratedEvent, RawRecord, assert_tables_match, produce,
 };
@@ -451,7 +451,7 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
                 email: "someone@example.com".to_owned(),
                 display_name: "Someone".to_owned(),
             };
-            r.value = Some(Codec::single_object().encode(&user).unwrap());
+            r.value = Some(tributary_bank::codec().encode(&user).unwrap());
             set_header(r, "event-type", UserRegistered::FULL_NAME);
         })
         .parked(opened(&id("misfiled")))

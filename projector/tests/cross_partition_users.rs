@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tributary_schemas::bank::user::{UserEmailChanged, UserEvent, UserRegistered};
+use tributary_bank::records::user::{UserEmailChanged, UserEvent, UserRegistered};
 use tributary_tests::bank_events::{RawRecord, id_on_partition, produce};
 use tributary_tests::failures::parked_rows;
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};

@@ -21,13 +21,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use sqlx::postgres::PgPool;
-use tributary_schemas::bank::account::{
+use tributary_bank::records::account::{
     AccountClosed, AccountEvent, AccountOpened, CreditedForTransfer, DebitedForTransfer, Deposited,
     RefundedForTransfer, TransferDebitRejected, Withdrawn,
 };
-use tributary_schemas::bank::user::UserRegistered;
+use tributary_bank::records::user::UserRegistered;
+use tributary_schemas::Record;
 use tributary_schemas::protocol::CommandRefused;
-use tributary_schemas::{Codec, Record, registry};
 use tributary_tests::bank_events::{AccountWorkload, GeneratedEvent, RawRecord, produce};
 use tributary_tests::failures::parked_rows;
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
@@ -184,7 +184,7 @@ fn refused(command: &str, reason: &str) -> CommandRefused {
 /// `Deposited` as version 1 of its schema wrote it (no `reference`): `C3 01`, v1's
 /// fingerprint, and its one field, the amount, as a zig-zag varint.
 fn deposited_v1(amount: i64) -> Vec<u8> {
-    let v1 = registry()
+    let v1 = tributary_bank::schemas()
         .versions()
         .iter()
         .find(|v| v.path == "account/events/Deposited/v1.avsc")
@@ -274,9 +274,11 @@ struct JvmOutput {
 
 fn run_jvm_consumer(prefix: &str) -> JvmOutput {
     let launcher = jvm_consumer();
-    let schemas = repo_root().join("schemas/avro");
+    let protocol = repo_root().join("schemas/avro");
+    let bank = repo_root().join("examples/bank/avro");
     let output = Command::new(&launcher)
-        .args(["--schemas", schemas.to_str().unwrap()])
+        .args(["--schemas", protocol.to_str().unwrap()])
+        .args(["--schemas", bank.to_str().unwrap()])
         .args(["--prefix", prefix])
         .args(["--bootstrap-servers", kafka().bootstrap_servers()])
         .args(["--timeout-seconds", "120"])
@@ -445,7 +447,7 @@ async fn a_jvm_consumer_reading_the_avsc_files_alone_sees_what_the_read_tables_h
                 email: "someone@example.com".to_owned(),
                 display_name: "Someone".to_owned(),
             };
-            r.value = Some(Codec::single_object().encode(&user).unwrap());
+            r.value = Some(tributary_bank::codec().encode(&user).unwrap());
             set_header(r, "event-type", UserRegistered::FULL_NAME);
         })
         .behind(deposit(9));

@@ -14,7 +14,6 @@ use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use tributary_projector::markers::Markers;
 use tributary_projector::metrics::ProjectorMetrics;
-use tributary_schemas::Codec;
 use tributary_store::database;
 use tributary_store::offsets;
 use tributary_store::offsets::ClaimedPartition;
@@ -31,7 +30,7 @@ fn publisher(pipeline: &TestPipeline, pool: &PgPool) -> (Markers, tokio::task::J
     Markers::start(
         producer,
         pool.clone(),
-        Codec::single_object(),
+        tributary_bank::codec(),
         PROJECTION,
         &pipeline.topology.markers(),
         INTERVAL,

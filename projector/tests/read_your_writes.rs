@@ -13,8 +13,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tributary_schemas::bank::account::{AccountEvent, AccountOpened, Deposited};
-use tributary_schemas::bank::user::{UserEmailDenied, UserEvent, UserRegistrationRequested};
+use tributary_bank::records::account::{AccountEvent, AccountOpened, Deposited};
+use tributary_bank::records::user::{UserEmailDenied, UserEvent, UserRegistrationRequested};
 use tributary_schemas::protocol::CommandRefused;
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, produce, unknown_fingerprint};
 use tributary_tests::pipeline::TestPipeline;

@@ -15,11 +15,12 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use crate::error::{DecodeError, EncodeError, hex_prefix};
 use crate::framing::{self, ConfluentIds, Framing, WriterSchemaRef};
 use crate::record::Record;
-use crate::registry::{SchemaVersion, registry};
+use crate::registry::{SchemaRegistry, SchemaVersion};
 
-/// Encoder and decoder of framed Avro values. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+/// Encoder and decoder of framed Avro values over one [`SchemaRegistry`]. Cheap to clone.
+#[derive(Debug, Clone)]
 pub struct Codec {
+    registry: &'static SchemaRegistry,
     framing: Framing,
     confluent_ids: Arc<ConfluentIds>,
 }
@@ -29,7 +30,7 @@ pub struct Codec {
 pub struct Decoded {
     /// The version the producer wrote.
     pub writer: &'static SchemaVersion,
-    /// The version the value was resolved into (the newest in this build).
+    /// The version the value was resolved into (the newest in the codec's registry).
     pub reader: &'static SchemaVersion,
     /// The resolved value, in the reader's shape.
     pub value: Value,
@@ -57,19 +58,29 @@ impl Decoded {
 }
 
 impl Codec {
-    /// A codec that writes Avro single-object encoding (and reads both framings; Confluent
-    /// values only when their IDs are known, see [`Codec::confluent`]).
-    pub fn single_object() -> Self {
-        Self::default()
+    /// A codec over `registry` that writes Avro single-object encoding (and reads both
+    /// framings; Confluent values only when their IDs are known, see [`Codec::confluent`]).
+    pub fn single_object(registry: &'static SchemaRegistry) -> Self {
+        Self {
+            registry,
+            framing: Framing::SingleObject,
+            confluent_ids: Arc::default(),
+        }
     }
 
-    /// A codec that writes Confluent framing with the registry IDs in `ids` (and reads both
-    /// framings).
-    pub fn confluent(ids: ConfluentIds) -> Self {
+    /// A codec over `registry` that writes Confluent framing with the Schema Registry IDs in
+    /// `ids` (and reads both framings).
+    pub fn confluent(registry: &'static SchemaRegistry, ids: ConfluentIds) -> Self {
         Self {
+            registry,
             framing: Framing::Confluent,
             confluent_ids: Arc::new(ids),
         }
+    }
+
+    /// The schemas this codec reads and writes.
+    pub fn registry(&self) -> &'static SchemaRegistry {
+        self.registry
     }
 
     /// The framing this codec writes.
@@ -79,11 +90,12 @@ impl Codec {
 
     /// Encodes `record` with the newest version of its schema, framed.
     pub fn encode<R: Record>(&self, record: &R) -> Result<Vec<u8>, EncodeError> {
-        let schema = registry()
-            .latest(R::FULL_NAME)
-            .ok_or_else(|| EncodeError::UnknownRecord {
-                full_name: R::FULL_NAME.to_owned(),
-            })?;
+        let schema =
+            self.registry
+                .latest(R::FULL_NAME)
+                .ok_or_else(|| EncodeError::UnknownRecord {
+                    full_name: R::FULL_NAME.to_owned(),
+                })?;
         let mut out = Vec::with_capacity(64);
         framing::write_header(&mut out, self.header_for(schema)?);
         let mismatch = |error: apache_avro::Error| EncodeError::DoesNotMatchSchema {
@@ -122,7 +134,7 @@ impl Codec {
     pub fn decode(&self, bytes: &[u8]) -> Result<Decoded, DecodeError> {
         let (writer_ref, mut datum) = framing::split(bytes)?;
         let writer = self.writer_schema(writer_ref)?;
-        let reader = registry().latest(&writer.full_name).unwrap_or(writer);
+        let reader = self.registry.latest(&writer.full_name).unwrap_or(writer);
         let mismatch = |error: apache_avro::Error| DecodeError::DoesNotMatchSchema {
             schema: writer.label(),
             reason: error.to_string(),
@@ -197,7 +209,7 @@ impl Codec {
                 .fingerprint(id)
                 .ok_or(DecodeError::UnknownSchemaId { id })?,
         };
-        registry()
+        self.registry
             .by_fingerprint(&fingerprint)
             .ok_or_else(|| DecodeError::UnknownFingerprint {
                 fingerprint: hex_prefix(&fingerprint, 8),

@@ -4,7 +4,8 @@
 
 use thiserror::Error;
 
-/// The embedded `.avsc` files do not form a valid registry (caught by the test suite).
+/// The `.avsc` files given to a registry do not form a valid one (for embedded files, caught by
+/// the test suite of the crate that embeds them).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum RegistryError {
     /// The file is not named `vN.avsc`.
@@ -13,37 +14,45 @@ pub enum RegistryError {
     )]
     BadFileName {
         /// Offending path.
-        path: &'static str,
+        path: String,
     },
     /// The file is not a valid Avro schema.
     #[error("schema file {path} is not a valid Avro schema: {reason}")]
     Unparsable {
         /// Offending path.
-        path: &'static str,
+        path: String,
         /// The parser's complaint.
+        reason: String,
+    },
+    /// A schema directory or file could not be read.
+    #[error("cannot read schema file or directory {path}: {reason}")]
+    Unreadable {
+        /// Offending path.
+        path: String,
+        /// The operating system's complaint.
         reason: String,
     },
     /// The file holds something other than a named record.
     #[error("schema file {path} must hold a record schema; every value on the wire is a record")]
     NotARecord {
         /// Offending path.
-        path: &'static str,
+        path: String,
     },
     /// Two files have the same canonical form.
     #[error("schema files {first} and {second} have the same fingerprint: delete the copy")]
     DuplicateFingerprint {
         /// One file.
-        first: &'static str,
+        first: String,
         /// The other file.
-        second: &'static str,
+        second: String,
     },
     /// Two files claim the same version of one record.
     #[error("schema files {first} and {second} are the same version of one record: renumber one")]
     DuplicateVersion {
         /// One file.
-        first: &'static str,
+        first: String,
         /// The other file.
-        second: &'static str,
+        second: String,
     },
 }
 
@@ -52,7 +61,7 @@ pub enum RegistryError {
 pub enum EncodeError {
     /// The Rust type names a record this build has no schema for.
     #[error(
-        "no schema named {full_name} is embedded in this build: add schemas/avro/…/{full_name}/v1.avsc"
+        "no schema named {full_name} is in the codec's schema registry: add its .avsc file (…/{full_name}/v1.avsc) to the domain's schema directory"
     )]
     UnknownRecord {
         /// The record's full name.

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::avro_record;
+use crate::avro_record;
 
 /// A command on its way to the processor that owns its aggregate.
 ///

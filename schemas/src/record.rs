@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::codec::{Codec, Decoded};
 use crate::error::{DecodeError, EncodeError};
 
-/// A Rust value with an Avro record schema in `schemas/avro`.
+/// A Rust value with an Avro record schema in its domain's schema registry.
 ///
 /// The serde shape of the type must match the newest version of that schema (field names and
 /// types); the round-trip tests of every record check that it does.
@@ -40,7 +40,18 @@ pub trait RecordSet: Sized {
     }
 }
 
-/// Declares a record type's Avro full name.
+/// Declares the Avro full name of one or more record types: implements [`Record`] for each.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// pub struct ItemAdded { pub sku: String }
+///
+/// tributary_schemas::avro_record!(ItemAdded => "shop.cart.ItemAdded");
+/// assert_eq!(<ItemAdded as tributary_schemas::Record>::FULL_NAME, "shop.cart.ItemAdded");
+/// ```
+#[macro_export]
 macro_rules! avro_record {
     ($($ty:ident => $full_name:literal),+ $(,)?) => {
         $(
@@ -52,7 +63,25 @@ macro_rules! avro_record {
 }
 
 /// Declares an enum over record types that implements [`RecordSet`], with `From` for each
-/// member.
+/// member: the events (or the commands) of one aggregate.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// pub struct ItemAdded { pub sku: String }
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// pub struct CheckedOut {}
+/// tributary_schemas::avro_record!(ItemAdded => "shop.cart.ItemAdded", CheckedOut => "shop.cart.CheckedOut");
+///
+/// tributary_schemas::record_set! {
+///     /// Everything that happens to a cart.
+///     pub enum CartEvent { ItemAdded(ItemAdded), CheckedOut(CheckedOut) }
+/// }
+/// use tributary_schemas::RecordSet;
+/// assert_eq!(CartEvent::from(CheckedOut {}).full_name(), "shop.cart.CheckedOut");
+/// ```
+#[macro_export]
 macro_rules! record_set {
     (
         $(#[$meta:meta])*
@@ -112,4 +141,12 @@ macro_rules! record_set {
     };
 }
 
-pub(crate) use {avro_record, record_set};
+/// The `.avsc` files a build script embedded with `tributary_schema_embed::embed_avro_dir`, as a
+/// `&'static [(&str, &str)]` of (path relative to the directory, contents), ready for
+/// [`SchemaRegistry::with_protocol`](crate::SchemaRegistry::with_protocol).
+#[macro_export]
+macro_rules! embedded_schema_files {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/tributary_schema_files.rs"))
+    };
+}

@@ -10,13 +10,23 @@ import pathlib
 import fastavro
 import fastavro.schema
 
-SCHEMA_ROOT = pathlib.Path(__file__).resolve().parents[2] / "schemas" / "avro"
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+# The pipeline's own records and the bank's; a path is relative to the root that holds it.
+SCHEMA_ROOTS = (REPO_ROOT / "schemas" / "avro", REPO_ROOT / "examples" / "bank" / "avro")
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
+def read(path):
+    """The JSON of one .avsc file, its path relative to one of SCHEMA_ROOTS."""
+    for root in SCHEMA_ROOTS:
+        if (root / path).is_file():
+            return json.loads((root / path).read_text())
+    raise FileNotFoundError(f"no schema file {path} under any of {[str(r) for r in SCHEMA_ROOTS]}")
+
+
 def load(path):
-    """Parses one .avsc file (path relative to schemas/avro) with fastavro."""
-    return fastavro.parse_schema(json.loads((SCHEMA_ROOT / path).read_text()))
+    """Parses one .avsc file (path relative to one of SCHEMA_ROOTS) with fastavro."""
+    return fastavro.parse_schema(read(path))
 
 
 def fingerprint(parsed):
@@ -28,10 +38,11 @@ def fingerprint(parsed):
 def all_schemas():
     """Every .avsc file: {fingerprint: (path, parsed schema)}."""
     found = {}
-    for file in sorted(SCHEMA_ROOT.rglob("*.avsc")):
-        path = file.relative_to(SCHEMA_ROOT).as_posix()
-        parsed = load(path)
-        found[fingerprint(parsed)] = (path, parsed)
+    for root in SCHEMA_ROOTS:
+        for file in sorted(root.rglob("*.avsc")):
+            path = file.relative_to(root).as_posix()
+            parsed = load(path)
+            found[fingerprint(parsed)] = (path, parsed)
     return found
 
 

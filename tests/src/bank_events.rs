@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::postgres::PgPool;
+use tributary_bank::records::account::{AccountEvent, AccountOpened, Deposited, Withdrawn};
 use tributary_runtime::kafka::enqueue;
-use tributary_schemas::bank::account::{AccountEvent, AccountOpened, Deposited, Withdrawn};
+use tributary_schemas::RecordSet;
 use tributary_schemas::headers::EventHeaders;
-use tributary_schemas::{Codec, RecordSet};
 
 use crate::enqueue_deadline;
 
@@ -219,7 +219,7 @@ impl RawRecord {
             key: Some(aggregate_id.as_bytes().to_vec()),
             value: Some(
                 event
-                    .encode(&Codec::single_object())
+                    .encode(&tributary_bank::codec())
                     .expect("generated events encode"),
             ),
             headers: headers

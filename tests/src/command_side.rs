@@ -24,11 +24,11 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use tributary_domain::bank::BankCommand;
+use tributary_bank::BankCommand;
+use tributary_bank::records::account::AccountEvent;
+use tributary_bank::records::transfer::TransferEvent;
 use tributary_runtime::kafka::enqueue;
 use tributary_runtime::{Topology, partition_for_key};
-use tributary_schemas::bank::account::AccountEvent;
-use tributary_schemas::bank::transfer::TransferEvent;
 use tributary_schemas::headers::{CommandHeaders, EventHeaders, REPLY_TO};
 use tributary_schemas::protocol::{CommandEnvelope, CommandReply};
 use tributary_schemas::{Codec, RecordSet};
@@ -290,7 +290,7 @@ impl CommandSender {
         Self {
             producer: producer(&[]),
             topology: topology.clone(),
-            codec: Codec::single_object(),
+            codec: tributary_bank::codec(),
             reply_to: reply_to.map(str::to_owned),
         }
     }
@@ -372,7 +372,7 @@ impl ReplyCollector {
             reply_to.as_bytes().to_vec(),
         );
         let thread = std::thread::spawn(move || {
-            let codec = Codec::single_object();
+            let codec = tributary_bank::codec();
             while !stopped.load(Ordering::SeqCst) {
                 let Some(message) = reader.poll(Duration::from_millis(100)) else {
                     continue;
@@ -551,7 +551,7 @@ pub fn read_events(pipeline: &TestPipeline, aggregate_type: &str) -> JudgedLog {
 
 /// The end of each transfer as its valid events say: (status, compensated).
 pub fn transfer_ends(log: &JudgedLog) -> BTreeMap<String, (&'static str, bool)> {
-    let codec = Codec::single_object();
+    let codec = tributary_bank::codec();
     let mut ends = BTreeMap::new();
     for record in &log.valid {
         let event = TransferEvent::decode(&codec, &record.value).unwrap();
@@ -582,7 +582,7 @@ pub struct Movements {
 
 /// The money movements of each transfer on the valid account events of `log`.
 pub fn movements(log: &JudgedLog) -> HashMap<String, Movements> {
-    let codec = Codec::single_object();
+    let codec = tributary_bank::codec();
     let mut by_transfer: HashMap<String, Movements> = HashMap::new();
     for record in &log.valid {
         let account = record.aggregate_id.clone();
@@ -611,7 +611,7 @@ pub fn movements(log: &JudgedLog) -> HashMap<String, Movements> {
 /// The accounts' tables as the valid account events say they must be, by plain arithmetic;
 /// panics if a balance would go negative, which no valid event may cause.
 pub fn fold_accounts(valid: &[EventRecord]) -> (BTreeMap<String, AccountRow>, Vec<LedgerRow>) {
-    let codec = Codec::single_object();
+    let codec = tributary_bank::codec();
     let mut accounts: BTreeMap<String, AccountRow> = BTreeMap::new();
     let mut ledger = Vec::new();
     for record in valid {

@@ -12,7 +12,6 @@ use sqlx::postgres::PgPool;
 use tributary_runtime::Topology;
 use tributary_runtime::kafka::admin;
 use tributary_runtime::kafka::offsets::end_offsets;
-use tributary_schemas::Codec;
 use tributary_schemas::protocol::ProjectionMarker;
 
 use crate::process::ServiceProcess;
@@ -35,7 +34,7 @@ impl TestPipeline {
     pub async fn create(name: &str, partitions: i32) -> Self {
         let prefix = unique_name(name);
         let schema = format!("t_{}", prefix.rsplit('.').next().unwrap_or_default());
-        let topology = Topology::new(&prefix, tributary_domain::bank::AGGREGATE_TYPES, partitions);
+        let topology = Topology::new(&prefix, tributary_bank::AGGREGATE_TYPES, partitions);
         let config = kafka().admin().expect("admin client configuration");
         admin::create_missing_topics(&config, &topology.topics(), 1, BROKER_TIMEOUT)
             .await
@@ -212,7 +211,7 @@ pub fn read_markers(
     reader
         .assign(&assignment)
         .expect("assign the markers topic");
-    let codec = Codec::single_object();
+    let codec = tributary_bank::codec();
     let mut markers = Vec::new();
     let read = |timeout: Duration, markers: &mut Vec<ProjectionMarker>| -> bool {
         let mut any = false;

@@ -506,12 +506,8 @@ fn strimzi_topics_are_the_layout_the_binaries_check() {
     let partitions: i32 = setting("TRIBUTARY_PARTITIONS")
         .parse()
         .expect("TRIBUTARY_PARTITIONS is a number");
-    let expected = Topology::new(
-        prefix.as_str(),
-        tributary_domain::bank::AGGREGATE_TYPES,
-        partitions,
-    )
-    .topics();
+    let expected =
+        Topology::new(prefix.as_str(), tributary_bank::AGGREGATE_TYPES, partitions).topics();
     let written = strimzi_topics();
 
     let expected_names: BTreeSet<&str> = expected.iter().map(|t| t.name.as_str()).collect();

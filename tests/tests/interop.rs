@@ -11,10 +11,10 @@ use apache_avro::types::Value;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
+use tributary_bank::records::account::{AccountEvent, AccountOpened, Deposited, Withdrawn};
 use tributary_runtime::partition_for_key;
-use tributary_schemas::bank::account::{AccountEvent, AccountOpened, Deposited, Withdrawn};
 use tributary_schemas::headers::EventHeaders;
-use tributary_schemas::{Codec, ConfluentIds, RecordSet, SchemaVersion, registry};
+use tributary_schemas::{Codec, ConfluentIds, RecordSet, SchemaVersion};
 use tributary_tests::*;
 
 /// Which branch of each optional field a sample takes.
@@ -90,7 +90,7 @@ fn to_json(value: &Value) -> serde_json::Value {
 
 fn confluent_ids() -> ConfluentIds {
     ConfluentIds::new(
-        registry()
+        tributary_bank::schemas()
             .versions()
             .iter()
             .enumerate()
@@ -108,11 +108,14 @@ struct Case {
 fn cases() -> Vec<Case> {
     let ids = confluent_ids();
     let codecs = [
-        ("single-object", Codec::single_object()),
-        ("confluent", Codec::confluent(ids)),
+        ("single-object", tributary_bank::codec()),
+        (
+            "confluent",
+            Codec::confluent(tributary_bank::schemas(), ids),
+        ),
     ];
     let mut cases = Vec::new();
-    for version in registry().versions() {
+    for version in tributary_bank::schemas().versions() {
         for fill in [Fill::Full, Fill::Minimal] {
             let value = sample(&version.schema, "", fill);
             for (framing, codec) in &codecs {
@@ -162,7 +165,7 @@ fn fastavro_reads_what_we_write_and_writes_the_same_bytes_for_every_schema_versi
     let output: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(&output_path).unwrap()).unwrap();
     assert_eq!(output.len(), cases.len(), "fastavro answered every case");
-    let codec = Codec::confluent(confluent_ids());
+    let codec = Codec::confluent(tributary_bank::schemas(), confluent_ids());
     for (case, answer) in cases.iter().zip(&output) {
         let label = format!("{} ({})", case.version.path, case.framing);
         assert_eq!(answer["path"], case.version.path, "{label}");
@@ -181,7 +184,7 @@ fn fastavro_reads_what_we_write_and_writes_the_same_bytes_for_every_schema_versi
             .unwrap_or_else(|e| panic!("{label}: {e}"));
         assert_eq!(decoded.writer.path, case.version.path, "{label}");
     }
-    assert!(cases.len() >= 4 * registry().versions().len());
+    assert!(cases.len() >= 4 * tributary_bank::schemas().versions().len());
 }
 
 #[tokio::test]
@@ -189,7 +192,7 @@ async fn confluent_kafka_reads_our_records_with_key_partition_and_headers() {
     const PARTITIONS: i32 = 4;
     let topic = unique_name("interop");
     create_topic(&topic, PARTITIONS).await;
-    let codec = Codec::single_object();
+    let codec = tributary_bank::codec();
     let events: Vec<(String, AccountEvent)> = vec![
         (
             "acc-1".into(),

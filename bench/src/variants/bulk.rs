@@ -10,10 +10,10 @@
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgPool;
-use tributary_domain::bank::account::Account;
-use tributary_domain::bank::email_claim::EmailClaim;
-use tributary_domain::bank::transfer::Transfer;
-use tributary_domain::bank::user::User;
+use tributary_bank::account::Account;
+use tributary_bank::email_claim::EmailClaim;
+use tributary_bank::transfer::Transfer;
+use tributary_bank::user::User;
 use tributary_runtime::Topology;
 use tributary_schemas::Codec;
 
@@ -38,7 +38,7 @@ pub fn rows_for(
     fetched: &Fetched,
     keep_command_ids: usize,
 ) -> anyhow::Result<Rows> {
-    let codec = Codec::single_object();
+    let codec = tributary_bank::codec();
     let mut rows = Rows::default();
     for ((topic, partition), records) in fetched {
         let source = Source {

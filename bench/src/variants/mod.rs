@@ -21,11 +21,11 @@ use std::collections::HashMap;
 
 use anyhow::{Context, bail};
 use sqlx::postgres::PgPool;
+use tributary_bank::account::Account;
+use tributary_bank::email_claim::EmailClaim;
+use tributary_bank::transfer::Transfer;
+use tributary_bank::user::User;
 use tributary_domain::Aggregate;
-use tributary_domain::bank::account::Account;
-use tributary_domain::bank::email_claim::EmailClaim;
-use tributary_domain::bank::transfer::Transfer;
-use tributary_domain::bank::user::User;
 use tributary_projector::plan::{self, AggregateChange};
 use tributary_runtime::Topology;
 use tributary_runtime::kafka::SourceRecord;

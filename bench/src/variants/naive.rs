@@ -13,13 +13,12 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
-use tributary_domain::bank::account::Account;
-use tributary_domain::bank::email_claim::EmailClaim;
-use tributary_domain::bank::transfer::Transfer;
-use tributary_domain::bank::user::User;
+use tributary_bank::account::Account;
+use tributary_bank::email_claim::EmailClaim;
+use tributary_bank::transfer::Transfer;
+use tributary_bank::user::User;
 use tributary_runtime::Topology;
 use tributary_runtime::kafka::SourceRecord;
-use tributary_schemas::Codec;
 use tributary_store::snapshot::StoredAggregate;
 
 use super::{BankType, fold_from_scratch};
@@ -124,7 +123,7 @@ struct Applier<'a> {
 
 impl Applier<'_> {
     async fn apply<A: BankRows>(&mut self, records: &[SourceRecord]) -> anyhow::Result<()> {
-        let codec = Codec::single_object();
+        let codec = tributary_bank::codec();
         let mut states: HashMap<String, StoredAggregate<A>> = HashMap::new();
         for record in records {
             let changes = fold_from_scratch::<A>(

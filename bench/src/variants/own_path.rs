@@ -12,14 +12,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use sqlx::postgres::PgPool;
+use tributary_bank::email_claim::EmailClaim;
 use tributary_domain::Aggregate;
-use tributary_domain::bank::email_claim::EmailClaim;
 use tributary_projector::apply::{self, BatchTarget, CommitOutcome};
 use tributary_projector::bank::{AccountReadModel, TransferReadModel, UserReadModel};
 use tributary_projector::plan;
 use tributary_projector::read_model::{NoReadTables, ReadModel};
 use tributary_runtime::Topology;
-use tributary_schemas::Codec;
 use tributary_store::snapshot;
 
 use super::BankType;
@@ -85,7 +84,7 @@ struct Partition<'a> {
 
 impl Partition<'_> {
     async fn run<R: ReadModel>(self, read_model: R) -> anyhow::Result<()> {
-        let codec = Codec::single_object();
+        let codec = tributary_bank::codec();
         let settings = self.settings;
         let aggregate_type = <R::Aggregate as Aggregate>::TYPE;
         let notify_channel = offsets::progress_channel(&settings.schema);

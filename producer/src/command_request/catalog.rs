@@ -6,24 +6,24 @@
 //! the OpenAPI schema, so they cannot disagree; the tests check the table against the domain's
 //! record sets and the `.avsc` files, so it cannot fall behind the contract either.
 
-use tributary_domain::Aggregate;
-use tributary_domain::bank::BankCommand;
-use tributary_domain::bank::account::Account;
-use tributary_domain::bank::email_claim::EmailClaim;
-use tributary_domain::bank::transfer::Transfer;
-use tributary_domain::bank::user::User;
-use tributary_schemas::Record;
-use tributary_schemas::bank::account::{
+use tributary_bank::BankCommand;
+use tributary_bank::account::Account;
+use tributary_bank::email_claim::EmailClaim;
+use tributary_bank::records::account::{
     CloseAccount, CreditForTransfer, DebitForTransfer, Deposit, OpenAccount, RefundForTransfer,
     Withdraw,
 };
-use tributary_schemas::bank::email_claim::{ClaimEmail, ReleaseEmail};
-use tributary_schemas::bank::transfer::{
+use tributary_bank::records::email_claim::{ClaimEmail, ReleaseEmail};
+use tributary_bank::records::transfer::{
     CompleteTransfer, FailTransfer, RecordSourceDebited, RequestTransfer,
 };
-use tributary_schemas::bank::user::{
+use tributary_bank::records::user::{
     ChangeUserEmail, DenyUserEmail, RegisterUser, RequestUserEmailChange, RequestUserRegistration,
 };
+use tributary_bank::transfer::Transfer;
+use tributary_bank::user::User;
+use tributary_domain::Aggregate;
+use tributary_schemas::Record;
 
 use super::fields::{Fields, Invalid};
 

@@ -10,8 +10,8 @@
 //! looked up by name, and of several unknown members the alphabetically first is reported.
 
 use serde_json::{Map, Value};
-use tributary_domain::bank::is_currency_code;
-use tributary_schemas::bank::email_claim::ClaimPurpose;
+use tributary_bank::is_currency_code;
+use tributary_bank::records::email_claim::ClaimPurpose;
 
 /// The most characters an ID (an aggregate ID, or a field naming another aggregate) may have.
 pub const MAX_ID_CHARS: usize = 200;

@@ -38,12 +38,12 @@ mod tests;
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
-use tributary_domain::bank::BankCommand;
-use tributary_domain::bank::email_claim::normalize_email;
-use tributary_schemas::bank::account::AccountCommand;
-use tributary_schemas::bank::email_claim::EmailClaimCommand;
-use tributary_schemas::bank::transfer::TransferCommand;
-use tributary_schemas::bank::user::UserCommand;
+use tributary_bank::BankCommand;
+use tributary_bank::email_claim::normalize_email;
+use tributary_bank::records::account::AccountCommand;
+use tributary_bank::records::email_claim::EmailClaimCommand;
+use tributary_bank::records::transfer::TransferCommand;
+use tributary_bank::records::user::UserCommand;
 use uuid::Uuid;
 
 use catalog::{AggregateSpec, CommandSpec, Sender};

@@ -14,7 +14,6 @@ use std::borrow::Cow;
 
 use apache_avro::Schema as AvroSchema;
 use apache_avro::schema::RecordSchema;
-use tributary_schemas::registry;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{
     AdditionalProperties, Discriminator, ObjectBuilder, OneOfBuilder, Ref, Schema, SchemaFormat,
@@ -217,7 +216,7 @@ fn field_schema(field: &FieldSpec) -> ObjectBuilder {
 
 /// The newest `.avsc` of the record `full_name`, as this build embeds it.
 pub(super) fn record_schema(full_name: &str) -> Option<&'static RecordSchema> {
-    match &registry().latest(full_name)?.schema {
+    match &tributary_bank::schemas().latest(full_name)?.schema {
         AvroSchema::Record(record) => Some(record),
         _ => None,
     }

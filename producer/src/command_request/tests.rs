@@ -4,14 +4,14 @@
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
-use tributary_domain::bank::AGGREGATE_TYPES;
-use tributary_schemas::RecordSet;
-use tributary_schemas::bank::account::{
+use tributary_bank::AGGREGATE_TYPES;
+use tributary_bank::records::account::{
     AccountCommand, CloseAccount, Deposit, OpenAccount, Withdraw,
 };
-use tributary_schemas::bank::email_claim::{ClaimEmail, ClaimPurpose, EmailClaimCommand};
-use tributary_schemas::bank::transfer::{RequestTransfer, TransferCommand};
-use tributary_schemas::bank::user::{RequestUserEmailChange, RequestUserRegistration, UserCommand};
+use tributary_bank::records::email_claim::{ClaimEmail, ClaimPurpose, EmailClaimCommand};
+use tributary_bank::records::transfer::{RequestTransfer, TransferCommand};
+use tributary_bank::records::user::{RequestUserEmailChange, RequestUserRegistration, UserCommand};
+use tributary_schemas::RecordSet;
 
 use super::catalog::{AGGREGATES, AggregateSpec, CommandSpec, Kind};
 use super::openapi::record_schema;

@@ -94,7 +94,7 @@ impl GatewayOptions {
             reply_timeout: DEFAULT_REPLY_TIMEOUT,
             body_limit: DEFAULT_BODY_LIMIT,
             broker_timeout: DEFAULT_BROKER_TIMEOUT,
-            codec: Codec::single_object(),
+            codec: tributary_bank::codec(),
             registry: Registry::new(),
         }
     }

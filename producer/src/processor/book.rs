@@ -447,11 +447,11 @@ impl<A: Aggregate> Book for AggregateBook<A> {
 
 #[cfg(test)]
 mod tests {
-    use tributary_domain::bank::account::Account;
-    use tributary_schemas::Record;
-    use tributary_schemas::bank::account::{
+    use tributary_bank::account::Account;
+    use tributary_bank::records::account::{
         AccountCommand, AccountEvent, AccountOpened, Deposit, Deposited, Withdraw,
     };
+    use tributary_schemas::Record;
     use tributary_schemas::protocol::CommandRefused;
 
     use super::*;
@@ -477,7 +477,7 @@ mod tests {
             partition: 0,
             offset,
             key: Some(id.as_bytes().to_vec()),
-            value: Some(event.encode(&Codec::single_object()).unwrap()),
+            value: Some(event.encode(&tributary_bank::codec()).unwrap()),
             headers: headers
                 .to_pairs()
                 .into_iter()
@@ -500,13 +500,13 @@ mod tests {
     }
 
     fn command(command: impl Into<AccountCommand>) -> Vec<u8> {
-        command.into().encode(&Codec::single_object()).unwrap()
+        command.into().encode(&tributary_bank::codec()).unwrap()
     }
 
     #[test]
     fn the_first_record_of_a_version_wins_and_later_ones_are_void() {
         let mut book = book();
-        let codec = Codec::single_object();
+        let codec = tributary_bank::codec();
         assert_eq!(
             book.fold(&codec, &record(0, "a", 1, "c1", opened())),
             Folded::Valid
@@ -542,7 +542,7 @@ mod tests {
     #[test]
     fn a_decision_names_the_next_version_and_a_repeat_is_a_duplicate() {
         let mut book = book();
-        let codec = Codec::single_object();
+        let codec = tributary_bank::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         let decided = book
             .decide(
@@ -577,7 +577,7 @@ mod tests {
     #[test]
     fn a_refusal_is_recorded_with_the_domain_reason_and_changes_nothing() {
         let mut book = book();
-        let codec = Codec::single_object();
+        let codec = tributary_bank::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         let decided = book
             .decide(&codec, "a", "c2", None, &command(Withdraw { amount: 1 }))
@@ -618,7 +618,7 @@ mod tests {
     #[test]
     fn an_unreadable_record_at_the_next_version_blocks_its_aggregate_only() {
         let mut book = book();
-        let codec = Codec::single_object();
+        let codec = tributary_bank::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         book.fold(&codec, &record(1, "b", 1, "c1", opened()));
         let folded = book.fold(&codec, &unreadable(record(2, "a", 2, "new", deposit(1))));
@@ -675,7 +675,7 @@ mod tests {
     #[test]
     fn an_unreadable_record_at_a_void_version_is_void() {
         let mut book = book();
-        let codec = Codec::single_object();
+        let codec = tributary_bank::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         let stale = unreadable(record(1, "a", 1, "zombie", deposit(1)));
         assert_eq!(book.fold(&codec, &stale), Folded::Void);
@@ -688,7 +688,7 @@ mod tests {
     #[test]
     fn a_keyed_record_without_headers_blocks_its_aggregate() {
         let mut book = book();
-        let codec = Codec::single_object();
+        let codec = tributary_bank::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         let mut junk = unreadable(record(1, "a", 2, "x", deposit(1)));
         junk.headers.clear();
@@ -707,7 +707,7 @@ mod tests {
     #[test]
     fn a_record_of_an_unknown_schema_holds_the_book_at_the_earliest_one() {
         let mut book = book();
-        let codec = Codec::single_object();
+        let codec = tributary_bank::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         book.fold(&codec, &record(1, "b", 1, "c2", opened()));
         let folded = book.fold(&codec, &unreadable(record(5, "b", 2, "x", deposit(1))));
@@ -721,7 +721,7 @@ mod tests {
 
     #[test]
     fn a_parked_aggregate_is_read_again_from_its_parking_offset() {
-        let codec = Codec::single_object();
+        let codec = tributary_bank::codec();
         let mut stale = book();
         stale.fold(&codec, &record(0, "a", 1, "c1", opened()));
         stale.fold(&codec, &record(1, "b", 1, "c1", opened()));
@@ -758,7 +758,7 @@ mod tests {
     fn an_undecodable_command_is_an_error_not_a_panic() {
         let book = book();
         let error = book
-            .decide(&Codec::single_object(), "a", "c", None, b"nope")
+            .decide(&tributary_bank::codec(), "a", "c", None, b"nope")
             .unwrap_err();
         assert_eq!(error.reason(), "bad_magic");
     }
@@ -782,7 +782,7 @@ mod tests {
     #[test]
     fn a_saga_step_taken_is_recognised_long_after_its_command_id_is_forgotten() {
         let mut book = book();
-        let codec = Codec::single_object();
+        let codec = tributary_bank::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         book.fold(
             &codec,

@@ -7,11 +7,11 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 
 use sqlx::postgres::PgPool;
+use tributary_bank::account::Account;
+use tributary_bank::email_claim::EmailClaim;
+use tributary_bank::transfer::Transfer;
+use tributary_bank::user::User;
 use tributary_domain::Aggregate;
-use tributary_domain::bank::account::Account;
-use tributary_domain::bank::email_claim::EmailClaim;
-use tributary_domain::bank::transfer::Transfer;
-use tributary_domain::bank::user::User;
 use tributary_store::snapshot::{self, LoadError, PartitionSnapshot};
 
 use super::book::{AggregateBook, Book};

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
+use tributary_bank::records::account::AccountCommand;
 use tributary_producer::context::CommandSide;
 use tributary_producer::processor::kinds::bank_kinds;
 use tributary_producer::processor::partition::{Handled, PartitionProcessor};
 use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::partition_for_key;
-use tributary_schemas::bank::account::AccountCommand;
+use tributary_schemas::RecordSet;
 use tributary_schemas::protocol::CommandEnvelope;
-use tributary_schemas::{Codec, RecordSet};
 use tributary_tests::pipeline::TestPipeline;
 use tributary_tests::{database_url, kafka, producer, unique_name};
 
@@ -30,7 +30,7 @@ pub async fn command_side(pipeline: &TestPipeline) -> Arc<CommandSide> {
         pool,
         projection: "bank".to_owned(),
         kinds: bank_kinds(),
-        codec: Codec::single_object(),
+        codec: tributary_bank::codec(),
         producer: producer(&[]),
         keep_commands: 32,
         instance_id: unique_name("processor"),
@@ -59,7 +59,7 @@ pub fn command_record(
     command: &impl RecordSet,
     partitions: i32,
 ) -> SourceRecord {
-    let codec = Codec::single_object();
+    let codec = tributary_bank::codec();
     let envelope = CommandEnvelope {
         command_id: command_id.to_owned(),
         correlation_id: command_id.to_owned(),

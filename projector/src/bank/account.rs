@@ -2,9 +2,9 @@
 //! per money movement, with the balance after it).
 
 use sqlx::PgConnection;
+use tributary_bank::account::{Account, AccountStatus};
+use tributary_bank::records::account::AccountEvent;
 use tributary_domain::Aggregate;
-use tributary_domain::bank::account::{Account, AccountStatus};
-use tributary_schemas::bank::account::AccountEvent;
 
 use crate::plan::AggregateChange;
 use crate::read_model::{ReadModel, changed_at, label};

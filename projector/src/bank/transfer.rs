@@ -1,7 +1,7 @@
 //! `transfers`: one row per requested transfer, with where its saga has got.
 
 use sqlx::PgConnection;
-use tributary_domain::bank::transfer::{Transfer, TransferStatus};
+use tributary_bank::transfer::{Transfer, TransferStatus};
 
 use crate::plan::AggregateChange;
 use crate::read_model::{ReadModel, changed_at, label};

@@ -4,7 +4,7 @@
 //! partition's user has taken over since (see migration 0004).
 
 use sqlx::PgConnection;
-use tributary_domain::bank::user::{User, UserStatus};
+use tributary_bank::user::{User, UserStatus};
 
 use crate::plan::AggregateChange;
 use crate::read_model::{ReadModel, changed_at};

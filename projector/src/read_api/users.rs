@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use serde::Serialize;
-use tributary_domain::bank::email_claim::normalize_email;
+use tributary_bank::email_claim::normalize_email;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody, ServiceUnavailableBody, WriteNotAppliedBody};

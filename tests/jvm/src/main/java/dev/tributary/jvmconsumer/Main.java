@@ -37,9 +37,10 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 public final class Main {
   private static final String USAGE =
       """
-      usage: jvm-consumer --schemas DIR (--prefix PREFIX | --topic TOPIC...) [options]
+      usage: jvm-consumer --schemas DIR [--schemas DIR...] (--prefix PREFIX | --topic TOPIC...) [options]
 
-        --schemas DIR              the contract's .avsc files (schemas/avro); every file under DIR is loaded
+        --schemas DIR              a directory of the contract's .avsc files (schemas/avro, and the
+                                   domain's own); every file under DIR is loaded; repeat for more
         --prefix PREFIX            read every topic named PREFIX.<aggregate>.events
                                    (default: $TRIBUTARY_TOPIC_PREFIX, when no --topic is given)
         --topic TOPIC              read this events topic (<...>.<aggregate>.events); repeatable
@@ -55,7 +56,7 @@ public final class Main {
 
   /** Command-line options. */
   private record Options(
-      Path schemas,
+      List<Path> schemas,
       String prefix,
       List<String> topics,
       String bootstrapServers,
@@ -104,7 +105,7 @@ public final class Main {
   }
 
   private static Options parse(String[] args) throws BadInput {
-    Path schemas = null;
+    List<Path> schemas = new ArrayList<>();
     String prefix = null;
     List<String> topics = new ArrayList<>();
     String bootstrap = null;
@@ -124,7 +125,7 @@ public final class Main {
       }
       String value = args[++i];
       switch (arg) {
-        case "--schemas" -> schemas = Path.of(value);
+        case "--schemas" -> schemas.add(Path.of(value));
         case "--prefix" -> prefix = value;
         case "--topic" -> topics.add(value);
         case "--bootstrap-servers" -> bootstrap = value;
@@ -148,7 +149,7 @@ public final class Main {
         default -> throw new IllegalStateException(arg);
       }
     }
-    if (schemas == null) {
+    if (schemas.isEmpty()) {
       throw new BadInput("--schemas DIR is required: the directory of the contract's .avsc files\n" + USAGE);
     }
     if (prefix != null && !topics.isEmpty()) {

@@ -29,7 +29,8 @@ import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.avro.message.SchemaStore;
 
 /**
- * Every {@code .avsc} file under a directory (the contract's {@code schemas/avro}), and the decoding
+ * Every {@code .avsc} file under one or more directories (the pipeline's {@code schemas/avro} and a
+ * domain's own, e.g. {@code examples/bank/avro}), and the decoding
  * of single-object encoded values with them alone: Avro's {@link BinaryMessageDecoder} finds the
  * writer schema by the value's fingerprint in a {@link SchemaStore.Cache} holding every file, and
  * resolves the value into the newest version ({@code vN.avsc} with the highest N) of its record,
@@ -48,14 +49,14 @@ final class SchemaDirectory {
 
   private static final Pattern VERSION_FILE = Pattern.compile("v([1-9][0-9]*)\\.avsc");
 
-  private final Path root;
+  private final List<Path> roots;
   private final Map<Long, Version> byFingerprint;
   private final Map<String, Version> newest;
   private final BinaryMessageDecoder<GenericRecord> decoder;
 
   private SchemaDirectory(
-      Path root, Map<Long, Version> byFingerprint, Map<String, Version> newest, SchemaStore store) {
-    this.root = root;
+      List<Path> roots, Map<Long, Version> byFingerprint, Map<String, Version> newest, SchemaStore store) {
+    this.roots = roots;
     this.byFingerprint = byFingerprint;
     this.newest = newest;
     // The reader schema is a union of the newest version of every record: Avro resolves a
@@ -64,8 +65,8 @@ final class SchemaDirectory {
     this.decoder = new BinaryMessageDecoder<>(GenericData.get(), reader, store);
   }
 
-  /** Loads every {@code .avsc} under {@code root}, refusing what the contract forbids. */
-  static SchemaDirectory load(Path root) throws BadInput {
+  /** The {@code .avsc} files under {@code root}, sorted. */
+  private static List<Path> avscFiles(Path root) throws BadInput {
     if (!Files.isDirectory(root)) {
       throw new BadInput("schemas directory " + root + " does not exist or is not a directory");
     }
@@ -79,51 +80,69 @@ final class SchemaDirectory {
       throw new BadInput("cannot list the schemas under " + root + ": " + e.getMessage());
     }
     if (files.isEmpty()) {
-      throw new BadInput("no .avsc file under " + root + ": pass the contract's schemas/avro");
+      throw new BadInput("no .avsc file under " + root + ": pass a directory of the contract's .avsc files");
     }
+    return files;
+  }
+
+  /** Loads every {@code .avsc} under each of {@code roots}, refusing what the contract forbids. */
+  static SchemaDirectory load(List<Path> roots) throws BadInput {
     SchemaStore.Cache store = new SchemaStore.Cache();
     Map<Long, Version> byFingerprint = new HashMap<>();
     Map<String, Version> newest = new TreeMap<>();
     Map<String, Version> byNameAndVersion = new HashMap<>();
-    for (Path file : files) {
-      String path = root.relativize(file).toString();
-      Matcher name = VERSION_FILE.matcher(file.getFileName().toString());
-      if (!name.matches()) {
-        throw new BadInput(
-            "schema file " + path + " is not named vN.avsc: name each published version v1.avsc, v2.avsc, ...");
+    for (Path root : roots) {
+      for (Path file : avscFiles(root)) {
+        addFile(root, file, store, byFingerprint, newest, byNameAndVersion);
       }
-      Schema schema;
-      try {
-        // A parser per file: versions of one record define the same name.
-        schema = new Schema.Parser().parse(file.toFile());
-      } catch (SchemaParseException | IOException e) {
-        throw new BadInput("schema file " + path + " is not a valid Avro schema: " + e.getMessage());
-      }
-      if (schema.getType() != Schema.Type.RECORD) {
-        throw new BadInput(
-            "schema file " + path + " holds a " + schema.getType() + ", not a record; every value on the wire is a record");
-      }
-      Version version =
-          new Version(
-              path,
-              schema.getFullName(),
-              Integer.parseInt(name.group(1)),
-              schema,
-              SchemaNormalization.parsingFingerprint64(schema));
-      Version sameForm = byFingerprint.putIfAbsent(version.fingerprint(), version);
-      if (sameForm != null) {
-        throw new BadInput(
-            "schema files " + sameForm.path() + " and " + path + " have the same fingerprint: delete the copy");
-      }
-      Version sameVersion = byNameAndVersion.putIfAbsent(version.fullName() + " v" + version.version(), version);
-      if (sameVersion != null) {
-        throw new BadInput(
-            "schema files " + sameVersion.path() + " and " + path + " are the same version of one record: renumber one");
-      }
-      store.addSchema(schema);
-      newest.merge(version.fullName(), version, (a, b) -> a.version() >= b.version() ? a : b);
     }
-    return new SchemaDirectory(root, byFingerprint, newest, store);
+    return new SchemaDirectory(roots, byFingerprint, newest, store);
+  }
+
+  private static void addFile(
+      Path root,
+      Path file,
+      SchemaStore.Cache store,
+      Map<Long, Version> byFingerprint,
+      Map<String, Version> newest,
+      Map<String, Version> byNameAndVersion)
+      throws BadInput {
+    String path = root.relativize(file).toString();
+    Matcher name = VERSION_FILE.matcher(file.getFileName().toString());
+    if (!name.matches()) {
+      throw new BadInput(
+          "schema file " + path + " is not named vN.avsc: name each published version v1.avsc, v2.avsc, ...");
+    }
+    Schema schema;
+    try {
+      // A parser per file: versions of one record define the same name.
+      schema = new Schema.Parser().parse(file.toFile());
+    } catch (SchemaParseException | IOException e) {
+      throw new BadInput("schema file " + path + " is not a valid Avro schema: " + e.getMessage());
+    }
+    if (schema.getType() != Schema.Type.RECORD) {
+      throw new BadInput(
+          "schema file " + path + " holds a " + schema.getType() + ", not a record; every value on the wire is a record");
+    }
+    Version version =
+        new Version(
+            path,
+            schema.getFullName(),
+            Integer.parseInt(name.group(1)),
+            schema,
+            SchemaNormalization.parsingFingerprint64(schema));
+    Version sameForm = byFingerprint.putIfAbsent(version.fingerprint(), version);
+    if (sameForm != null) {
+      throw new BadInput(
+          "schema files " + sameForm.path() + " and " + path + " have the same fingerprint: delete the copy");
+    }
+    Version sameVersion = byNameAndVersion.putIfAbsent(version.fullName() + " v" + version.version(), version);
+    if (sameVersion != null) {
+      throw new BadInput(
+          "schema files " + sameVersion.path() + " and " + path + " are the same version of one record: renumber one");
+    }
+    store.addSchema(schema);
+    newest.merge(version.fullName(), version, (a, b) -> a.version() >= b.version() ? a : b);
   }
 
   /** How many schema files were loaded. */
@@ -132,7 +151,7 @@ final class SchemaDirectory {
   }
 
   /**
-   * The full names of the records whose files lie under {@code <root>/<aggregate>/events/}: what an
+   * The full names of the records whose files lie under {@code <a root>/<aggregate>/events/}: what an
    * events topic of that aggregate type may hold besides {@code tributary.protocol.CommandRefused}.
    */
   Set<String> eventsOf(String aggregate) {
@@ -190,7 +209,7 @@ final class SchemaDirectory {
               + ", which none of the "
               + size()
               + " .avsc files under "
-              + root
+              + roots
               + " has: the record was written with a schema this contract does not publish");
     }
     ByteArrayInputStream in = new ByteArrayInputStream(value);

@@ -5,16 +5,16 @@
 //! refused transfer debit or credit is recorded as an event, because the transfer saga must
 //! learn of it to fail or compensate the transfer, and the saga only reads events.
 
-use serde::{Deserialize, Serialize};
-use tributary_schemas::bank::account::{
+use crate::records::account::{
     AccountClosed, AccountCommand, AccountEvent, AccountOpened, CreditForTransfer,
     CreditedForTransfer, DebitForTransfer, DebitedForTransfer, Deposit, Deposited, OpenAccount,
     RefundForTransfer, RefundedForTransfer, TransferCreditRejected, TransferDebitRejected,
     Withdraw, Withdrawn,
 };
+use serde::{Deserialize, Serialize};
 
 use super::is_currency_code;
-use crate::{Aggregate, Rejection};
+use tributary_domain::{Aggregate, Rejection};
 
 /// Where an account is in its life.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,7 +332,7 @@ fn check_currency(currency: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use tributary_schemas::bank::account::CloseAccount;
+    use crate::records::account::CloseAccount;
 
     use super::*;
 

@@ -5,14 +5,14 @@
 //! redelivered step is recognised (and changes nothing) while an out-of-order one is refused,
 //! and so that its events carry what the saga's next step needs without the saga keeping state.
 
-use serde::{Deserialize, Serialize};
-use tributary_schemas::bank::transfer::{
+use crate::records::transfer::{
     FailTransfer, RequestTransfer, TransferCommand, TransferCompleted, TransferEvent,
     TransferFailed, TransferRequested, TransferSourceDebited,
 };
+use serde::{Deserialize, Serialize};
 
 use super::is_currency_code;
-use crate::{Aggregate, Rejection};
+use tributary_domain::{Aggregate, Rejection};
 
 /// How far a transfer has got.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,7 +219,7 @@ fn check_request(request: &RequestTransfer) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use tributary_schemas::bank::transfer::{CompleteTransfer, RecordSourceDebited};
+    use crate::records::transfer::{CompleteTransfer, RecordSourceDebited};
 
     use super::*;
 

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::CommandRefused;
-use crate::record::{avro_record, record_set};
+use tributary_schemas::protocol::CommandRefused;
+use tributary_schemas::{avro_record, record_set};
 
 /// Why an address is claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

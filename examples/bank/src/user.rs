@@ -12,15 +12,15 @@
 //! `UserEmailRefused`, so that the saga releases the claim it won and the address does not stay
 //! taken by nobody.
 
-use serde::{Deserialize, Serialize};
-use tributary_schemas::bank::user::{
+use crate::records::user::{
     DenyUserEmail, RequestUserEmailChange, RequestUserRegistration, UserCommand,
     UserEmailChangeRequested, UserEmailChanged, UserEmailDenied, UserEmailRefused, UserEvent,
     UserRegistered, UserRegistrationRequested,
 };
+use serde::{Deserialize, Serialize};
 
-use crate::bank::email_claim::normalize_email;
-use crate::{Aggregate, Rejection};
+use crate::email_claim::normalize_email;
+use tributary_domain::{Aggregate, Rejection};
 
 /// Where a user is in its life.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,7 +268,7 @@ fn check_not_empty(name: &str, value: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use tributary_schemas::bank::user::{ChangeUserEmail, RegisterUser};
+    use crate::records::user::{ChangeUserEmail, RegisterUser};
 
     use super::*;
 

@@ -16,22 +16,22 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use proptest::prelude::*;
-use tributary_domain::bank::account::{Account, AccountStatus};
-use tributary_domain::bank::email_claim::{EmailClaim, normalize_email};
-use tributary_domain::bank::sagas::BankSaga;
-use tributary_domain::bank::transfer::{Transfer, TransferStatus};
-use tributary_domain::bank::user::{User, UserStatus};
-use tributary_domain::bank::{BankCommand, BankEvent};
-use tributary_domain::{
-    Aggregate, RecordedDecision, Saga, Versioned, decide_recorded, refusal_reason,
-};
-use tributary_schemas::bank::account::{
+use tributary_bank::account::{Account, AccountStatus};
+use tributary_bank::email_claim::{EmailClaim, normalize_email};
+use tributary_bank::records::account::{
     AccountCommand, AccountEvent, CloseAccount, CreditForTransfer, DebitForTransfer, Deposit,
     OpenAccount, RefundForTransfer, Withdraw,
 };
-use tributary_schemas::bank::email_claim::{ClaimEmail, ClaimPurpose};
-use tributary_schemas::bank::transfer::RequestTransfer;
-use tributary_schemas::bank::user::{RequestUserEmailChange, RequestUserRegistration};
+use tributary_bank::records::email_claim::{ClaimEmail, ClaimPurpose};
+use tributary_bank::records::transfer::RequestTransfer;
+use tributary_bank::records::user::{RequestUserEmailChange, RequestUserRegistration};
+use tributary_bank::sagas::BankSaga;
+use tributary_bank::transfer::{Transfer, TransferStatus};
+use tributary_bank::user::{User, UserStatus};
+use tributary_bank::{BankCommand, BankEvent};
+use tributary_domain::{
+    Aggregate, RecordedDecision, Saga, Versioned, decide_recorded, refusal_reason,
+};
 use uuid::Uuid;
 
 /// Amounts a caller might send: ordinary ones, the edges, and anything at all.

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::CommandRefused;
-use crate::record::{avro_record, record_set};
+use tributary_schemas::protocol::CommandRefused;
+use tributary_schemas::{avro_record, record_set};
 
 /// A transfer was requested.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

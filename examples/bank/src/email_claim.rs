@@ -7,13 +7,13 @@
 //! `EmailClaimed` then drives the user saga. A refused claim is recorded, so that the saga tells
 //! the user that asked for the address that it was taken.
 
-use serde::{Deserialize, Serialize};
-use tributary_schemas::bank::email_claim::{
+use crate::records::email_claim::{
     ClaimEmail, ClaimPurpose, EmailClaimCommand, EmailClaimEvent, EmailClaimRejected, EmailClaimed,
     EmailReleased, ReleaseEmail,
 };
+use serde::{Deserialize, Serialize};
 
-use crate::{Aggregate, Rejection};
+use tributary_domain::{Aggregate, Rejection};
 
 /// The form of an address that is its claim's aggregate ID: trimmed and lower case, so that
 /// `Ann@Example.org ` and `ann@example.org` are one address and cannot be held by two users.

@@ -1,24 +1,57 @@
 //! The reference domain, a bank: accounts that hold money, e-mail claims that keep addresses
 //! unique, users created from a won claim, and transfers that move money between accounts.
 //!
-//! Each aggregate is one file implementing [`Aggregate`] over the typed
-//! records of `tributary_schemas::bank`. The processes spanning aggregates live in
-//! [`sagas`]; because a saga sees events of every aggregate and sends commands to any of them,
-//! [`BankEvent`] and [`BankCommand`] wrap the per-aggregate enums into one type each.
+//! It is written against Tributary's public API only, the way a team writes its own domain:
+//! - [`records`]: the typed events and commands of each aggregate, whose contract is the `.avsc`
+//!   files under `examples/bank/avro`, embedded by `build.rs` and served by [`schemas`];
+//! - one file per aggregate implementing [`Aggregate`] over those records;
+//! - [`sagas`]: the processes spanning aggregates. Because a saga sees events of every aggregate
+//!   and sends commands to any of them, [`BankEvent`] and [`BankCommand`] wrap the
+//!   per-aggregate enums into one type each.
 
 pub mod account;
 pub mod email_claim;
+pub mod records;
 pub mod sagas;
 pub mod transfer;
 pub mod user;
 
-use tributary_schemas::bank::account::{AccountCommand, AccountEvent};
-use tributary_schemas::bank::email_claim::{EmailClaimCommand, EmailClaimEvent};
-use tributary_schemas::bank::transfer::{TransferCommand, TransferEvent};
-use tributary_schemas::bank::user::{UserCommand, UserEvent};
-use tributary_schemas::{Codec, EncodeError, RecordSet};
+use std::sync::LazyLock;
 
-use crate::Aggregate;
+use tributary_domain::Aggregate;
+use tributary_schemas::{Codec, EncodeError, RecordSet, SchemaRegistry};
+
+use crate::records::account::{AccountCommand, AccountEvent};
+use crate::records::email_claim::{EmailClaimCommand, EmailClaimEvent};
+use crate::records::transfer::{TransferCommand, TransferEvent};
+use crate::records::user::{UserCommand, UserEvent};
+
+/// The bank's `.avsc` files, as (path relative to `examples/bank/avro`, contents).
+static SCHEMA_FILES: &[(&str, &str)] = tributary_schemas::embedded_schema_files!();
+
+static SCHEMAS: LazyLock<&'static SchemaRegistry> = LazyLock::new(|| {
+    match SchemaRegistry::with_protocol(SCHEMA_FILES.iter().copied()) {
+        Ok(registry) => registry.leak(),
+        // The `the_bank_schemas_form_a_valid_registry` test parses them, so a build whose
+        // schemas do not parse cannot pass the test suite.
+        Err(error) => panic!("the bank schemas embedded in this build are invalid: {error}"),
+    }
+});
+
+/// The bank's schema registry: the pipeline's own records and every version of the bank's.
+pub fn schemas() -> &'static SchemaRegistry {
+    *SCHEMAS
+}
+
+/// The bank's `.avsc` files alone, as (path relative to `examples/bank/avro`, contents).
+pub fn schema_files() -> &'static [(&'static str, &'static str)] {
+    SCHEMA_FILES
+}
+
+/// A codec over [`schemas`] writing Avro single-object encoding.
+pub fn codec() -> Codec {
+    Codec::single_object(schemas())
+}
 
 /// The aggregate types of the bank, one events topic each.
 pub const AGGREGATE_TYPES: [&str; 4] = [
@@ -130,10 +163,36 @@ bank_union!(BankCommand, "command", {
 
 #[cfg(test)]
 mod tests {
-    use tributary_schemas::bank::account::{AccountClosed, CloseAccount};
-    use tributary_schemas::bank::transfer::{CompleteTransfer, TransferCompleted};
+    use crate::records::account::{AccountClosed, CloseAccount};
+    use crate::records::transfer::{CompleteTransfer, TransferCompleted};
 
     use super::*;
+
+    #[test]
+    fn the_bank_schemas_form_a_valid_registry() {
+        let registry = SchemaRegistry::with_protocol(SCHEMA_FILES.iter().copied());
+        assert!(registry.is_ok(), "{registry:?}");
+        assert!(
+            schemas()
+                .latest("tributary.bank.account.Deposited")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn every_bank_schema_history_is_backward_compatible() {
+        let problems = tributary_schemas::compatibility::check_histories(schemas());
+        let report: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            report.is_empty(),
+            "incompatible schema changes:\n{}",
+            report.join("\n")
+        );
+        let evolved = schemas()
+            .history("tributary.bank.account.Deposited")
+            .count();
+        assert_eq!(evolved, 2, "Deposited ships a real evolution (v1, v2)");
+    }
 
     #[test]
     fn aggregate_types_name_each_events_topic_once() {
@@ -156,7 +215,7 @@ mod tests {
     fn a_wrapped_command_names_its_aggregate_type_and_encodes_like_its_record() {
         let command = BankCommand::from(AccountCommand::from(CloseAccount {}));
         assert_eq!(command.aggregate_type(), "account");
-        let codec = Codec::single_object();
+        let codec = crate::codec();
         assert_eq!(
             command.encode(&codec).unwrap(),
             codec.encode(&CloseAccount {}).unwrap()

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::CommandRefused;
-use crate::record::{avro_record, record_set};
+use tributary_schemas::protocol::CommandRefused;
+use tributary_schemas::{avro_record, record_set};
 
 /// A user asked to be registered with an address; the saga claims it next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,28 +6,29 @@
 
 use apache_avro::types::Value;
 use proptest::prelude::*;
-use tributary_schemas::bank::account::*;
-use tributary_schemas::bank::email_claim::*;
-use tributary_schemas::bank::transfer::*;
-use tributary_schemas::bank::user::*;
+use tributary_bank::records::account::*;
+use tributary_bank::records::email_claim::*;
+use tributary_bank::records::transfer::*;
+use tributary_bank::records::user::*;
 use tributary_schemas::protocol::*;
-use tributary_schemas::{
-    Codec, ConfluentIds, DecodeError, EncodeError, Record, RecordSet, registry,
-};
+use tributary_schemas::{Codec, ConfluentIds, DecodeError, EncodeError, Record, RecordSet};
 
 /// Every ID a Confluent test needs: schema IDs 1..n in registry order.
 fn confluent_codec() -> Codec {
-    Codec::confluent(ConfluentIds::new(
-        registry()
-            .versions()
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (i as u32 + 1, v.fingerprint)),
-    ))
+    Codec::confluent(
+        tributary_bank::schemas(),
+        ConfluentIds::new(
+            tributary_bank::schemas()
+                .versions()
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as u32 + 1, v.fingerprint)),
+        ),
+    )
 }
 
 fn round_trip<R: Record + PartialEq + std::fmt::Debug>(record: R) -> &'static str {
-    for codec in [Codec::single_object(), confluent_codec()] {
+    for codec in [tributary_bank::codec(), confluent_codec()] {
         let bytes = codec.encode(&record).unwrap();
         let back: R = codec.decode_record(&bytes).unwrap();
         assert_eq!(
@@ -212,7 +213,7 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
             issued_at: 1_790_000_000_000,
             reply_to: Some(s("gw-1")),
             deadline: Some(1_790_000_005_000),
-            command: Codec::single_object()
+            command: tributary_bank::codec()
                 .encode(&Withdraw { amount: 5 })
                 .unwrap(),
         }),
@@ -261,13 +262,16 @@ fn every_record_in_the_contract_round_trips_in_both_framings() {
     names.dedup();
     assert_eq!(
         names,
-        registry().record_names(),
+        tributary_bank::schemas().record_names(),
         "every schema needs a typed record and a round-trip here"
     );
 }
 
 fn v1_deposited() -> &'static tributary_schemas::SchemaVersion {
-    registry().history(Deposited::FULL_NAME).next().unwrap()
+    tributary_bank::schemas()
+        .history(Deposited::FULL_NAME)
+        .next()
+        .unwrap()
 }
 
 #[test]
@@ -275,7 +279,7 @@ fn version_1_data_is_read_as_version_2_with_the_default() {
     let v1 = v1_deposited();
     assert_eq!(v1.version, 1);
     let value = Value::Record(vec![("amount".to_owned(), Value::Long(250))]);
-    for codec in [Codec::single_object(), confluent_codec()] {
+    for codec in [tributary_bank::codec(), confluent_codec()] {
         let bytes = codec.encode_value(v1, value.clone()).unwrap();
         let decoded = codec.decode(&bytes).unwrap();
         assert_eq!((decoded.writer.version, decoded.reader.version), (1, 2));
@@ -292,7 +296,7 @@ fn version_1_data_is_read_as_version_2_with_the_default() {
 
 #[test]
 fn a_record_set_refuses_a_record_of_another_aggregate() {
-    let codec = Codec::single_object();
+    let codec = tributary_bank::codec();
     let bytes = codec
         .encode(&UserRegistered {
             email: s("a@b.c"),
@@ -311,11 +315,11 @@ fn a_record_set_refuses_a_record_of_another_aggregate() {
 
 #[test]
 fn an_unknown_fingerprint_is_named_in_hex() {
-    let mut bytes = Codec::single_object()
+    let mut bytes = tributary_bank::codec()
         .encode(&Withdrawn { amount: 1 })
         .unwrap();
     bytes[2..10].copy_from_slice(&[0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 1]);
-    let error = Codec::single_object().decode(&bytes).unwrap_err();
+    let error = tributary_bank::codec().decode(&bytes).unwrap_err();
     assert_eq!(
         error,
         DecodeError::UnknownFingerprint {
@@ -327,7 +331,7 @@ fn an_unknown_fingerprint_is_named_in_hex() {
 
 #[test]
 fn an_unknown_confluent_id_is_named() {
-    let error = Codec::single_object()
+    let error = tributary_bank::codec()
         .decode(&[0, 0, 0, 0x30, 0x39, 2])
         .unwrap_err();
     assert_eq!(error, DecodeError::UnknownSchemaId { id: 12345 });
@@ -336,7 +340,7 @@ fn an_unknown_confluent_id_is_named() {
 
 #[test]
 fn confluent_encoding_without_an_id_is_refused() {
-    let error = Codec::confluent(ConfluentIds::default())
+    let error = Codec::confluent(tributary_bank::schemas(), ConfluentIds::default())
         .encode(&Withdrawn { amount: 1 })
         .unwrap_err();
     assert!(
@@ -347,7 +351,7 @@ fn confluent_encoding_without_an_id_is_refused() {
 
 #[test]
 fn trailing_bytes_and_truncated_data_do_not_match_the_schema() {
-    let codec = Codec::single_object();
+    let codec = tributary_bank::codec();
     let mut bytes = codec
         .encode(&AccountOpened {
             owner_id: s("owner"),
@@ -370,7 +374,7 @@ fn trailing_bytes_and_truncated_data_do_not_match_the_schema() {
 #[test]
 fn a_huge_length_prefix_is_an_error_not_an_allocation() {
     // A string field claiming ~1 GiB (zig-zag varint) behind a valid header.
-    let mut bytes = Codec::single_object()
+    let mut bytes = tributary_bank::codec()
         .encode(&AccountOpened {
             owner_id: s(""),
             currency: s(""),
@@ -379,7 +383,7 @@ fn a_huge_length_prefix_is_an_error_not_an_allocation() {
     bytes.truncate(10);
     bytes.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x08]);
     assert_eq!(
-        Codec::single_object().decode(&bytes).unwrap_err().reason(),
+        tributary_bank::codec().decode(&bytes).unwrap_err().reason(),
         "does_not_match_schema"
     );
 }
@@ -387,7 +391,7 @@ fn a_huge_length_prefix_is_an_error_not_an_allocation() {
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-        let _ = Codec::single_object().decode(&bytes);
+        let _ = tributary_bank::codec().decode(&bytes);
     }
 
     #[test]
@@ -395,7 +399,7 @@ proptest! {
         index in 0usize..64,
         body in proptest::collection::vec(any::<u8>(), 0..48),
     ) {
-        let versions = registry().versions();
+        let versions = tributary_bank::schemas().versions();
         let version = &versions[index % versions.len()];
         let mut bytes = vec![0xC3, 0x01];
         bytes.extend_from_slice(&version.fingerprint);
@@ -409,7 +413,7 @@ proptest! {
     #[test]
     fn deposits_round_trip_for_any_amount_and_reference(amount in any::<i64>(), reference in proptest::option::of(".{0,40}")) {
         let record = Deposited { amount, reference };
-        let codec = Codec::single_object();
+        let codec = tributary_bank::codec();
         let back: Deposited = codec.decode_record(&codec.encode(&record).unwrap()).unwrap();
         prop_assert_eq!(back, record);
     }

@@ -8,20 +8,20 @@
 //! IDs come from [`step_command_id`] over the saga's ID and the step's name, so an event
 //! delivered twice yields the same command ID and the processor drops the duplicate.
 
-use tributary_schemas::bank::account::{
+use crate::records::account::{
     AccountEvent, CreditForTransfer, DebitForTransfer, RefundForTransfer,
 };
-use tributary_schemas::bank::email_claim::{
+use crate::records::email_claim::{
     ClaimEmail, ClaimPurpose, EmailClaimEvent, EmailClaimRejected, EmailClaimed, ReleaseEmail,
 };
-use tributary_schemas::bank::transfer::{
+use crate::records::transfer::{
     CompleteTransfer, FailTransfer, RecordSourceDebited, TransferEvent,
 };
-use tributary_schemas::bank::user::{ChangeUserEmail, DenyUserEmail, RegisterUser, UserEvent};
+use crate::records::user::{ChangeUserEmail, DenyUserEmail, RegisterUser, UserEvent};
 
 use super::email_claim::taken;
 use super::{BankCommand, BankEvent};
-use crate::{Saga, SagaStep, step_command_id};
+use tributary_domain::{Saga, SagaStep, step_command_id};
 
 /// Every saga of the bank, as one reaction over the events of all its aggregates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -298,15 +298,15 @@ fn release_for(user_id: &str, name: &str, email: &str) -> SagaStep<BankCommand> 
 
 #[cfg(test)]
 mod tests {
-    use tributary_schemas::bank::account::{
+    use crate::records::account::{
         AccountClosed, AccountOpened, CreditedForTransfer, DebitedForTransfer, Deposited,
         RefundedForTransfer, TransferCreditRejected, TransferDebitRejected, Withdrawn,
     };
-    use tributary_schemas::bank::email_claim::EmailReleased;
-    use tributary_schemas::bank::transfer::{
+    use crate::records::email_claim::EmailReleased;
+    use crate::records::transfer::{
         TransferCompleted, TransferFailed, TransferRequested, TransferSourceDebited,
     };
-    use tributary_schemas::bank::user::{
+    use crate::records::user::{
         UserEmailChangeRequested, UserEmailChanged, UserEmailDenied, UserEmailRefused,
         UserRegistered, UserRegistrationRequested,
     };
