@@ -49,7 +49,7 @@ export BENCH_COMMAND
 
 find_cargo || die "cargo not found: install a Rust toolchain (rustup)"
 log "building the bench, the projector and the producer (release)"
-cargo build --release --quiet -p tributary-bench -p tributary-projector -p tributary-producer
+cargo build --release --quiet -p tributary-bench -p tributary-projector -p tributary-bank
 TARGET="${CARGO_TARGET_DIR:-$TRIBUTARY_ROOT/target}/release"
 
 log "$BENCH_COMMAND (broker: $BENCH_BROKER_VERSION)"

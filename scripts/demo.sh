@@ -37,7 +37,7 @@ export LOG_FORMAT="${LOG_FORMAT:-text}"
 
 find_cargo || die "cargo not found: install a Rust toolchain (rustup)"
 log "building the projector and the producer (release)"
-cargo build --release --quiet -p tributary-projector -p tributary-producer
+cargo build --release --quiet -p tributary-projector -p tributary-bank
 TARGET="${CARGO_TARGET_DIR:-$TRIBUTARY_ROOT/target}/release"
 
 PIDS=()

@@ -502,5 +502,5 @@ pub fn check_rates(rates: &[u32]) -> anyhow::Result<()> {
 pub fn binary_exists(path: &str) -> anyhow::Result<()> {
     std::fs::metadata(path)
         .map(|_| ())
-        .with_context(|| format!("{path} does not exist: build it with `cargo build --release -p tributary-projector -p tributary-producer`"))
+        .with_context(|| format!("{path} does not exist: build it with `cargo build --release -p tributary-projector -p tributary-bank`"))
 }

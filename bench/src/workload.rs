@@ -11,6 +11,7 @@
 //! [`EventHeaders`] the processor writes.
 
 use std::collections::HashMap;
+use tributary_domain::DomainRecord;
 
 use anyhow::{Context, bail};
 use tributary_bank::account::Account;

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rdkafka::producer::FutureProducer;
+
+use crate::GatewayCommands;
 use tributary_runtime::http::{self, Readiness};
 use tributary_runtime::kafka::{KafkaSettings, admin};
 use tributary_runtime::topology::TopicSpec;
@@ -17,7 +19,7 @@ use crate::context::CommandSide;
 use crate::gateway::{self, Gateway, GatewayOptions};
 use crate::metrics::ProducerMetrics;
 use crate::partitioned::{self, GroupMember, HandlerFactory};
-use crate::processor::kinds::bank_kinds;
+use crate::processor::kinds::kinds_of;
 use crate::processor::partition::ProcessorFactory;
 use crate::saga_runner::SagaFactory;
 
@@ -32,8 +34,13 @@ pub struct Roles {
     pub saga: bool,
 }
 
-/// Runs `roles` until SIGTERM or SIGINT.
-pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
+/// Runs `roles` of `domain`'s command side until SIGTERM or SIGINT.
+pub async fn run<D: GatewayCommands>(
+    domain: D,
+    config: ProducerConfig,
+    roles: Roles,
+) -> anyhow::Result<()> {
+    let domain = Arc::new(domain);
     let instance_id = config.instance_id();
     let shutdown = Shutdown::new();
     shutdown
@@ -42,7 +49,7 @@ pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
     let readiness = Readiness::default();
     let registry = prometheus::Registry::new();
     let metrics = ProducerMetrics::new(registry.clone());
-    let topology = config.topics.topology(&tributary_bank::AGGREGATE_TYPES);
+    let topology = config.topics.topology(&domain.aggregate_types());
     let kafka = KafkaSettings::from_env("127.0.0.1:9092");
     check_topics(&config, &kafka, &topology).await?;
     let producer: FutureProducer = kafka
@@ -53,7 +60,7 @@ pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
     let mut router = http::ops_router(registry.clone(), readiness.clone());
     let mut tasks = Vec::new();
     if roles.gateway {
-        let mut options = GatewayOptions::new(&instance_id);
+        let mut options = GatewayOptions::new(&instance_id, Arc::new(domain.catalog()));
         options.reply_timeout = config.command_timeout();
         options.body_limit = config.body_limit_bytes;
         options.registry = registry.clone();
@@ -78,8 +85,8 @@ pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
             topology: topology.clone(),
             pool,
             projection: config.projection.clone(),
-            kinds: bank_kinds(),
-            codec: tributary_bank::codec(),
+            kinds: kinds_of(domain.as_ref()),
+            codec: domain.codec(),
             producer: producer.clone(),
             keep_commands: config.recent_commands,
             instance_id: instance_id.clone(),
@@ -107,7 +114,10 @@ pub async fn run(config: ProducerConfig, roles: Roles) -> anyhow::Result<()> {
                 topics: side.event_topics(),
                 readiness: readiness.clone(),
             };
-            let factory = Arc::new(SagaFactory(Arc::clone(&side)));
+            let factory = Arc::new(SagaFactory {
+                shared: Arc::clone(&side),
+                domain: Arc::clone(&domain),
+            });
             tasks.push(spawn_member(
                 factory,
                 kafka.clone(),

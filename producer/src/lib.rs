@@ -19,12 +19,14 @@
 //! - [`partitioned`]: the consumer-group member that runs a task per owned partition, shared
 //!   by the processor and the saga runner, and [`context`]: the clients and settings both use.
 //!
-//! [`config`] and [`app`] wire the parts into the `producer` binary.
+//! [`config`] and [`app`] wire the parts into a process, and [`cli`] is the command line of a
+//! domain's `producer` binary: `tributary_producer::cli::main(MyDomain).await`.
 //!
 //! The rules the command side follows (one record per command, the version rule, read-back
 //! before replying) are in docs/ARCHITECTURE.md.
 
 pub mod app;
+pub mod cli;
 pub mod command_request;
 pub mod config;
 pub mod context;
@@ -34,3 +36,15 @@ pub mod partitioned;
 pub mod processor;
 pub mod responses;
 pub mod saga_runner;
+
+use tributary_domain::Domain;
+
+pub use app::run;
+pub use command_request::CommandCatalog;
+
+/// A domain whose command side Tributary can run: a [`Domain`] whose commands the gateway
+/// reads from JSON, described by its [`CommandCatalog`].
+pub trait GatewayCommands: Domain {
+    /// The aggregates, commands and fields the gateway accepts, over the domain's codec.
+    fn catalog(&self) -> CommandCatalog<Self::Command>;
+}

@@ -137,7 +137,6 @@ mod tests {
     use utoipa::OpenApi;
 
     use super::*;
-    use crate::command_request::CommandRequest;
 
     const COMMAND_ID: &str = "0190f0c4-5e4b-7d2a-9c3e-8b1f2a3c4d5e";
 
@@ -207,15 +206,16 @@ mod tests {
 
     #[test]
     fn an_error_body_names_the_field_only_when_there_is_one() {
-        let error = CommandRequest::parse(br#"{"aggregate": 5}"#).unwrap_err();
+        let catalog = crate::command_request::sample::catalog();
+        let error = catalog.parse(br#"{"aggregate": 5}"#).unwrap_err();
         assert_eq!(
             serde_json::to_value(ErrorBody::from(&error)).unwrap(),
             json!({
-                "error": "aggregate: expected one of account, email-claim, user, transfer, got 5",
+                "error": "aggregate: expected one of counter, got 5",
                 "field": "aggregate",
             })
         );
-        let error = CommandRequest::parse(b"{").unwrap_err();
+        let error = catalog.parse(b"{").unwrap_err();
         let body = serde_json::to_value(ErrorBody::from(&error)).unwrap();
         assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
         assert_eq!(

@@ -29,9 +29,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
-use tributary_bank::sagas::BankSaga;
-use tributary_bank::{BankCommand, BankEvent};
-use tributary_domain::Saga;
+use tributary_domain::{Domain, DomainRecord, Saga};
 use tributary_runtime::clock::unix_millis;
 use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::partition_for_key;
@@ -44,34 +42,43 @@ use crate::processor::book::{Book, Folded};
 use crate::processor::kinds::BookSource;
 use crate::processor::log_tail::LogTail;
 
-/// Starts a [`SagaPartition`] for each owned events partition.
-pub struct SagaFactory(pub Arc<CommandSide>);
+/// Starts a [`SagaPartition`] of the domain `D`'s saga for each owned events partition.
+pub struct SagaFactory<D> {
+    /// The clients and settings of the command side.
+    pub shared: Arc<CommandSide>,
+    /// The domain whose saga runs.
+    pub domain: Arc<D>,
+}
 
-impl HandlerFactory for SagaFactory {
-    type Handler = SagaPartition;
+impl<D: Domain> HandlerFactory for SagaFactory<D> {
+    type Handler = SagaPartition<D>;
 
     async fn start(
         &self,
         topic: &str,
         partition: i32,
         next_offset: i64,
-    ) -> anyhow::Result<SagaPartition> {
-        SagaPartition::start(Arc::clone(&self.0), topic, partition, next_offset).await
+    ) -> anyhow::Result<SagaPartition<D>> {
+        let shared = Arc::clone(&self.shared);
+        let domain = Arc::clone(&self.domain);
+        SagaPartition::start(shared, domain, topic, partition, next_offset).await
     }
 }
 
 /// One owned events partition.
-pub struct SagaPartition {
+pub struct SagaPartition<D> {
     shared: Arc<CommandSide>,
+    domain: Arc<D>,
     aggregate_type: &'static str,
     book: Box<dyn Book>,
 }
 
-impl SagaPartition {
+impl<D: Domain> SagaPartition<D> {
     /// Rebuilds the versions of `partition` of `topic` as of `next_offset`, the runner's
     /// position.
     async fn start(
         shared: Arc<CommandSide>,
+        domain: Arc<D>,
         topic: &str,
         partition: i32,
         next_offset: i64,
@@ -122,6 +129,7 @@ impl SagaPartition {
         Ok(Self {
             aggregate_type: kind.aggregate_type(),
             shared,
+            domain,
             book,
         })
     }
@@ -132,10 +140,13 @@ impl SagaPartition {
             return Ok(());
         };
         let headers = EventHeaders::parse(record.header_pairs())?;
-        let Some(event) = BankEvent::decode(self.aggregate_type, &self.shared.codec, value) else {
+        let Some(event) = D::Event::decode(self.aggregate_type, &self.shared.codec, value) else {
             return Ok(());
         };
-        let steps = BankSaga.react(id, headers.aggregate_version, &event?);
+        let steps = self
+            .domain
+            .saga()
+            .react(id, headers.aggregate_version, &event?);
         for (index, step) in (0u32..).zip(steps) {
             let cause = Cause {
                 topic: record.topic.clone(),
@@ -163,7 +174,7 @@ impl SagaPartition {
         cause: Cause,
         aggregate_id: &str,
         command_id: &str,
-        command: &BankCommand,
+        command: &D::Command,
     ) -> anyhow::Result<()> {
         let codec = &self.shared.codec;
         let envelope = CommandEnvelope {
@@ -211,7 +222,7 @@ impl SagaPartition {
     }
 }
 
-impl SagaPartition {
+impl<D: Domain> SagaPartition<D> {
     /// Folds one record of the events partition and, when it is a valid event, sends the
     /// commands the saga reacts with.
     async fn handle(&mut self, record: &SourceRecord) -> anyhow::Result<()> {
@@ -249,7 +260,7 @@ impl SagaPartition {
     }
 }
 
-impl PartitionHandler for SagaPartition {
+impl<D: Domain> PartitionHandler for SagaPartition<D> {
     async fn handle_batch(&mut self, records: &[SourceRecord]) -> anyhow::Result<()> {
         for record in records {
             self.handle(record).await?;

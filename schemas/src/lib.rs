@@ -29,3 +29,7 @@ pub use error::{DecodeError, EncodeError, HeaderError};
 pub use framing::{ConfluentIds, Framing};
 pub use record::{Record, RecordSet};
 pub use registry::{SchemaRegistry, SchemaVersion, protocol_registry, protocol_schema_files};
+
+/// serde, for the expansion of [`record_set!`] in a domain's crate.
+#[doc(hidden)]
+pub use serde as __serde;

@@ -131,6 +131,18 @@ macro_rules! record_set {
             }
         }
 
+        impl $crate::__serde::Serialize for $name {
+            /// Serializes the member record alone: its fields, as in its schema.
+            fn serialize<S: $crate::__serde::Serializer>(
+                &self,
+                serializer: S,
+            ) -> Result<S::Ok, S::Error> {
+                match self {
+                    $( $name::$variant(record) => $crate::__serde::Serialize::serialize(record, serializer) ),+
+                }
+            }
+        }
+
         $(
             impl From<$ty> for $name {
                 fn from(record: $ty) -> Self {

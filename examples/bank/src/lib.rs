@@ -11,6 +11,7 @@
 
 pub mod account;
 pub mod email_claim;
+pub mod gateway;
 pub mod records;
 pub mod sagas;
 pub mod transfer;
@@ -18,8 +19,8 @@ pub mod user;
 
 use std::sync::LazyLock;
 
-use tributary_domain::Aggregate;
-use tributary_schemas::{Codec, EncodeError, RecordSet, SchemaRegistry};
+use tributary_domain::{Aggregate, AggregateVisitor, Domain};
+use tributary_schemas::{Codec, SchemaRegistry};
 
 use crate::records::account::{AccountCommand, AccountEvent};
 use crate::records::email_claim::{EmailClaimCommand, EmailClaimEvent};
@@ -68,103 +69,65 @@ pub fn is_currency_code(code: &str) -> bool {
     code.len() == 3 && code.bytes().all(|byte| byte.is_ascii_uppercase())
 }
 
-/// An event of any bank aggregate, as the saga runner consumes them.
-#[derive(Debug, Clone, PartialEq)]
-pub enum BankEvent {
-    /// An event of an account.
-    Account(AccountEvent),
-    /// An event of an e-mail claim.
-    EmailClaim(EmailClaimEvent),
-    /// An event of a user.
-    User(UserEvent),
-    /// An event of a transfer.
-    Transfer(TransferEvent),
+tributary_domain::domain_records! {
+    /// An event of any bank aggregate, as the saga runner consumes them.
+    pub enum BankEvent {
+        /// An event of an account.
+        Account(AccountEvent) => account::Account,
+        /// An event of an e-mail claim.
+        EmailClaim(EmailClaimEvent) => email_claim::EmailClaim,
+        /// An event of a user.
+        User(UserEvent) => user::User,
+        /// An event of a transfer.
+        Transfer(TransferEvent) => transfer::Transfer,
+    }
 }
 
-/// A command to any bank aggregate, as the saga runner sends them.
-#[derive(Debug, Clone, PartialEq)]
-pub enum BankCommand {
-    /// A command to an account.
-    Account(AccountCommand),
-    /// A command to an e-mail claim.
-    EmailClaim(EmailClaimCommand),
-    /// A command to a user.
-    User(UserCommand),
-    /// A command to a transfer.
-    Transfer(TransferCommand),
+tributary_domain::domain_records! {
+    /// A command to any bank aggregate, as the saga runner sends them.
+    pub enum BankCommand {
+        /// A command to an account.
+        Account(AccountCommand) => account::Account,
+        /// A command to an e-mail claim.
+        EmailClaim(EmailClaimCommand) => email_claim::EmailClaim,
+        /// A command to a user.
+        User(UserCommand) => user::User,
+        /// A command to a transfer.
+        Transfer(TransferCommand) => transfer::Transfer,
+    }
 }
 
-/// Implements the dispatch shared by [`BankEvent`] and [`BankCommand`]: each variant holds the
-/// record set of one aggregate, so every method delegates to it.
-macro_rules! bank_union {
-    ($name:ident, $what:literal, {
-        $($variant:ident($inner:ty) => $aggregate:ty),+ $(,)?
-    }) => {
-        impl $name {
-            #[doc = concat!("The aggregate type the ", $what, " belongs to: one of [`AGGREGATE_TYPES`].")]
-            pub fn aggregate_type(&self) -> &'static str {
-                match self {
-                    $($name::$variant(_) => <$aggregate as Aggregate>::TYPE),+
-                }
-            }
+/// The bank as a [`Domain`]: its schemas, its four aggregate types and its saga.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bank;
 
-            #[doc = concat!("Full Avro name of the ", $what, "'s record (the `event-type` header).")]
-            pub fn full_name(&self) -> &'static str {
-                match self {
-                    $($name::$variant(inner) => inner.full_name()),+
-                }
-            }
+impl Domain for Bank {
+    type Command = BankCommand;
+    type Event = BankEvent;
+    type Saga = sagas::BankSaga;
 
-            #[doc = concat!("Encodes the ", $what, " with `codec`, framed with its writer schema.")]
-            pub fn encode(&self, codec: &Codec) -> Result<Vec<u8>, EncodeError> {
-                match self {
-                    $($name::$variant(inner) => inner.encode(codec)),+
-                }
-            }
+    fn schemas(&self) -> &'static SchemaRegistry {
+        schemas()
+    }
 
-            #[doc = concat!("Decodes a ", $what, " of `aggregate_type` from framed bytes; `None` for an aggregate type the bank does not have.")]
-            pub fn decode(
-                aggregate_type: &str,
-                codec: &Codec,
-                bytes: &[u8],
-            ) -> Option<Result<Self, tributary_schemas::DecodeError>> {
-                $(
-                    if aggregate_type == <$aggregate as Aggregate>::TYPE {
-                        return Some(<$inner as RecordSet>::decode(codec, bytes).map($name::$variant));
-                    }
-                )+
-                None
-            }
-        }
+    fn visit_aggregates<V: AggregateVisitor>(&self, visitor: &mut V) {
+        visitor.visit::<account::Account>();
+        visitor.visit::<email_claim::EmailClaim>();
+        visitor.visit::<user::User>();
+        visitor.visit::<transfer::Transfer>();
+    }
 
-        $(
-            impl From<$inner> for $name {
-                fn from(inner: $inner) -> Self {
-                    $name::$variant(inner)
-                }
-            }
-        )+
-    };
+    fn saga(&self) -> &sagas::BankSaga {
+        &sagas::BankSaga
+    }
 }
-
-bank_union!(BankEvent, "event", {
-    Account(AccountEvent) => account::Account,
-    EmailClaim(EmailClaimEvent) => email_claim::EmailClaim,
-    User(UserEvent) => user::User,
-    Transfer(TransferEvent) => transfer::Transfer,
-});
-
-bank_union!(BankCommand, "command", {
-    Account(AccountCommand) => account::Account,
-    EmailClaim(EmailClaimCommand) => email_claim::EmailClaim,
-    User(UserCommand) => user::User,
-    Transfer(TransferCommand) => transfer::Transfer,
-});
 
 #[cfg(test)]
 mod tests {
     use crate::records::account::{AccountClosed, CloseAccount};
     use crate::records::transfer::{CompleteTransfer, TransferCompleted};
+
+    use tributary_domain::DomainRecord;
 
     use super::*;
 
@@ -196,6 +159,7 @@ mod tests {
 
     #[test]
     fn aggregate_types_name_each_events_topic_once() {
+        assert_eq!(Bank.aggregate_types(), AGGREGATE_TYPES);
         assert_eq!(
             AGGREGATE_TYPES,
             ["account", "email-claim", "user", "transfer"]

@@ -1,46 +1,61 @@
-//! The commands a request may carry: for every aggregate of the bank, its commands by their
-//! Avro record names, the fields of each with the rule its value must follow, who may send it,
-//! and how its typed record is built.
+//! The commands a request may carry, as a domain describes them: for every aggregate type, its
+//! commands by their Avro record names, the fields of each with the rule its value must follow,
+//! who may send it, and how its typed command is built.
 //!
 //! One table drives the parser, the messages that list what an aggregate or a command has, and
-//! the OpenAPI schema, so they cannot disagree; the tests check the table against the domain's
-//! record sets and the `.avsc` files, so it cannot fall behind the contract either.
+//! the OpenAPI schema, so they cannot disagree. A domain writes its table as statics (see the
+//! bank's `gateway::catalog`) and checks it against its record sets and `.avsc` files in its
+//! tests, so it cannot fall behind the contract either.
 
-use tributary_bank::BankCommand;
-use tributary_bank::account::Account;
-use tributary_bank::email_claim::EmailClaim;
-use tributary_bank::records::account::{
-    CloseAccount, CreditForTransfer, DebitForTransfer, Deposit, OpenAccount, RefundForTransfer,
-    Withdraw,
-};
-use tributary_bank::records::email_claim::{ClaimEmail, ReleaseEmail};
-use tributary_bank::records::transfer::{
-    CompleteTransfer, FailTransfer, RecordSourceDebited, RequestTransfer,
-};
-use tributary_bank::records::user::{
-    ChangeUserEmail, DenyUserEmail, RegisterUser, RequestUserEmailChange, RequestUserRegistration,
-};
-use tributary_bank::transfer::Transfer;
-use tributary_bank::user::User;
-use tributary_domain::Aggregate;
-use tributary_schemas::Record;
+use tributary_schemas::Codec;
 
 use super::fields::{Fields, Invalid};
 
+/// The commands of a domain that the gateway reads from JSON, over the codec that frames them.
+#[derive(Debug)]
+pub struct CommandCatalog<C: 'static> {
+    /// Every aggregate type, in the domain's order.
+    pub aggregates: &'static [AggregateSpec<C>],
+    /// The codec of the domain, whose schemas also give the OpenAPI document its field docs.
+    pub codec: Codec,
+}
+
 /// One aggregate type and the commands it accepts.
 #[derive(Debug)]
-pub(super) struct AggregateSpec {
-    /// The aggregate type, one of the domain's `AGGREGATE_TYPES`.
+pub struct AggregateSpec<C: 'static> {
+    /// The aggregate type, as the domain's `Aggregate::TYPE`.
     pub name: &'static str,
-    /// Whether the aggregate ID is an e-mail address, normalized before use.
-    pub keyed_by_email: bool,
-    /// Its commands, in the order of the domain's record set.
-    pub commands: &'static [CommandSpec],
+    /// The rule for its ID, the request's `id`.
+    pub id: IdSpec,
+    /// Its commands, in the order of its record set.
+    pub commands: &'static [CommandSpec<C>],
+}
+
+/// The rule for an aggregate's ID.
+#[derive(Debug, Clone, Copy)]
+pub struct IdSpec {
+    /// The shape it must have: [`FieldKind::Id`], or [`FieldKind::Email`] for an aggregate
+    /// keyed by an address.
+    pub kind: FieldKind,
+    /// Turns the ID as sent into the key (an e-mail address trimmed and lower-cased, say);
+    /// applied before the shape is checked.
+    pub normalize: Option<fn(&str) -> String>,
+    /// What the ID is, for the OpenAPI document.
+    pub description: &'static str,
+}
+
+impl IdSpec {
+    /// An ID kept as sent: a non-blank string of at most `MAX_ID_CHARS` characters.
+    pub const PLAIN: IdSpec = IdSpec {
+        kind: FieldKind::Id,
+        normalize: None,
+        description: "The aggregate's ID (the Kafka key).",
+    };
 }
 
 /// One command: how it is named and spelled, who sends it, and how it is built.
 #[derive(Debug)]
-pub(super) struct CommandSpec {
+pub struct CommandSpec<C> {
     /// The Avro record name, which is the request's `command.type`.
     pub name: &'static str,
     /// The full Avro name, e.g. `tributary.bank.account.Deposit`.
@@ -51,12 +66,12 @@ pub(super) struct CommandSpec {
     pub sender: Sender,
     /// Reads the fields (in schema order, so the first problem reported is the first field's)
     /// and builds the command.
-    pub build: fn(&Fields<'_>) -> Result<BankCommand, Invalid>,
+    pub build: fn(&Fields<'_>) -> Result<C, Invalid>,
 }
 
 /// Who may send a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Sender {
+pub enum Sender {
     /// Anyone, through the gateway.
     Client,
     /// Only the saga runner, as a step of the named saga.
@@ -64,36 +79,55 @@ pub(super) enum Sender {
 }
 
 /// One field of a command and the rule its value follows.
-#[derive(Debug)]
-pub(super) struct FieldSpec {
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
     /// The field's name, as in the `.avsc` file.
     pub name: &'static str,
     /// The rule for its value.
-    pub kind: Kind,
+    pub kind: FieldKind,
 }
 
-/// The shape a field's value must have.
+impl FieldSpec {
+    /// A field named `name` following `kind`.
+    pub const fn new(name: &'static str, kind: FieldKind) -> Self {
+        Self { name, kind }
+    }
+}
+
+/// The shape a field's value must have; each has a [`Fields`] reader and an OpenAPI schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
-    /// The ID of an aggregate: a non-blank string of at most 200 characters.
+pub enum FieldKind {
+    /// The ID of an aggregate: a non-blank string of at most `MAX_ID_CHARS` characters
+    /// ([`Fields::id`]).
     Id,
-    /// Any string.
+    /// Any string ([`Fields::text`]).
     Text,
-    /// A string or `null`, and may be left out.
+    /// A string or `null`, and may be left out ([`Fields::optional_text`]).
     OptionalText,
-    /// A positive whole number of minor units.
+    /// A positive whole number that fits in 64 bits ([`Fields::amount`]).
     Amount,
-    /// Three upper-case letters.
-    Currency,
-    /// An ID with exactly one `@` and text on both sides.
+    /// A fixed number of upper-case ASCII letters, like a currency code ([`Fields::code`]).
+    Code(CodeRule),
+    /// An ID with exactly one `@` and text on both sides ([`Fields::email`]).
     Email,
-    /// `REGISTRATION` or `EMAIL_CHANGE`.
-    Purpose,
-    /// `true` or `false`.
+    /// One of the given symbols, like an Avro enum ([`Fields::one_of`]).
+    OneOf(&'static [&'static str]),
+    /// `true` or `false` ([`Fields::flag`]).
     Flag,
 }
 
-impl CommandSpec {
+/// A code of `letters` upper-case ASCII letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeRule {
+    /// How many letters.
+    pub letters: usize,
+    /// What the code is, as the refusal says it: `a three-letter upper-case ISO 4217 code`.
+    pub what: &'static str,
+    /// A valid code, for the refusal: `EUR`.
+    pub example: &'static str,
+}
+
+impl<C> CommandSpec<C> {
     /// Whether clients may send the command.
     pub fn is_for_clients(&self) -> bool {
         self.sender == Sender::Client
@@ -115,9 +149,9 @@ impl CommandSpec {
     }
 }
 
-impl AggregateSpec {
+impl<C> AggregateSpec<C> {
     /// The command named `name`, if this aggregate has it.
-    pub fn command(&self, name: &str) -> Option<&'static CommandSpec> {
+    pub fn command(&self, name: &str) -> Option<&'static CommandSpec<C>> {
         self.commands.iter().find(|command| command.name == name)
     }
 
@@ -128,323 +162,28 @@ impl AggregateSpec {
     }
 }
 
-/// The aggregate named `name`, if there is one.
-pub(super) fn aggregate(name: &str) -> Option<&'static AggregateSpec> {
-    AGGREGATES.iter().find(|aggregate| aggregate.name == name)
+impl<C> CommandCatalog<C> {
+    /// The aggregate named `name`, if there is one.
+    pub fn aggregate(&self, name: &str) -> Option<&'static AggregateSpec<C>> {
+        self.aggregates
+            .iter()
+            .find(|aggregate| aggregate.name == name)
+    }
+
+    /// The aggregate names, comma-separated, for messages.
+    pub fn aggregate_names(&self) -> String {
+        let names: Vec<&str> = self
+            .aggregates
+            .iter()
+            .map(|aggregate| aggregate.name)
+            .collect();
+        names.join(", ")
+    }
+
+    /// Whether any aggregate has a command named `name`.
+    pub fn is_command_name(&self, name: &str) -> bool {
+        self.aggregates
+            .iter()
+            .any(|aggregate| aggregate.command(name).is_some())
+    }
 }
-
-/// The aggregate names, comma-separated, for messages.
-pub(super) fn aggregate_names() -> String {
-    let names: Vec<&str> = AGGREGATES.iter().map(|aggregate| aggregate.name).collect();
-    names.join(", ")
-}
-
-/// Whether any aggregate has a command named `name`.
-pub(super) fn is_command_name(name: &str) -> bool {
-    AGGREGATES
-        .iter()
-        .any(|aggregate| aggregate.command(name).is_some())
-}
-
-/// Every aggregate of the bank, in the order of the domain's `AGGREGATE_TYPES`.
-pub(super) static AGGREGATES: [AggregateSpec; 4] = [
-    AggregateSpec {
-        name: Account::TYPE,
-        keyed_by_email: false,
-        commands: &ACCOUNT_COMMANDS,
-    },
-    AggregateSpec {
-        name: EmailClaim::TYPE,
-        keyed_by_email: true,
-        commands: &EMAIL_CLAIM_COMMANDS,
-    },
-    AggregateSpec {
-        name: User::TYPE,
-        keyed_by_email: false,
-        commands: &USER_COMMANDS,
-    },
-    AggregateSpec {
-        name: Transfer::TYPE,
-        keyed_by_email: false,
-        commands: &TRANSFER_COMMANDS,
-    },
-];
-
-/// The saga whose steps are the transfer's debit, credit, refund and end.
-const TRANSFER_SAGA: Sender = Sender::Saga("transfer");
-/// The saga that claims the address a user asked for, confirms or denies the request, and
-/// frees the address the user no longer uses.
-const USER_SAGA: Sender = Sender::Saga("user");
-
-/// Shorthand for a field of the table.
-const fn field(name: &'static str, kind: Kind) -> FieldSpec {
-    FieldSpec { name, kind }
-}
-
-static ACCOUNT_COMMANDS: [CommandSpec; 7] = [
-    CommandSpec {
-        name: "OpenAccount",
-        full_name: OpenAccount::FULL_NAME,
-        fields: &[
-            field("owner_id", Kind::Id),
-            field("currency", Kind::Currency),
-        ],
-        sender: Sender::Client,
-        build: |fields| {
-            let command = OpenAccount {
-                owner_id: fields.id("owner_id")?,
-                currency: fields.currency("currency")?,
-            };
-            Ok(BankCommand::Account(command.into()))
-        },
-    },
-    CommandSpec {
-        name: "Deposit",
-        full_name: Deposit::FULL_NAME,
-        fields: &[
-            field("amount", Kind::Amount),
-            field("reference", Kind::OptionalText),
-        ],
-        sender: Sender::Client,
-        build: |fields| {
-            let command = Deposit {
-                amount: fields.amount("amount")?,
-                reference: fields.optional_text("reference")?,
-            };
-            Ok(BankCommand::Account(command.into()))
-        },
-    },
-    CommandSpec {
-        name: "Withdraw",
-        full_name: Withdraw::FULL_NAME,
-        fields: &[field("amount", Kind::Amount)],
-        sender: Sender::Client,
-        build: |fields| {
-            let command = Withdraw {
-                amount: fields.amount("amount")?,
-            };
-            Ok(BankCommand::Account(command.into()))
-        },
-    },
-    CommandSpec {
-        name: "CloseAccount",
-        full_name: CloseAccount::FULL_NAME,
-        fields: &[],
-        sender: Sender::Client,
-        build: |_| Ok(BankCommand::Account(CloseAccount {}.into())),
-    },
-    CommandSpec {
-        name: "DebitForTransfer",
-        full_name: DebitForTransfer::FULL_NAME,
-        fields: &[
-            field("transfer_id", Kind::Id),
-            field("amount", Kind::Amount),
-            field("currency", Kind::Currency),
-        ],
-        sender: TRANSFER_SAGA,
-        build: |fields| {
-            let command = DebitForTransfer {
-                transfer_id: fields.id("transfer_id")?,
-                amount: fields.amount("amount")?,
-                currency: fields.currency("currency")?,
-            };
-            Ok(BankCommand::Account(command.into()))
-        },
-    },
-    CommandSpec {
-        name: "CreditForTransfer",
-        full_name: CreditForTransfer::FULL_NAME,
-        fields: &[
-            field("transfer_id", Kind::Id),
-            field("source_account_id", Kind::Id),
-            field("amount", Kind::Amount),
-            field("currency", Kind::Currency),
-        ],
-        sender: TRANSFER_SAGA,
-        build: |fields| {
-            let command = CreditForTransfer {
-                transfer_id: fields.id("transfer_id")?,
-                source_account_id: fields.id("source_account_id")?,
-                amount: fields.amount("amount")?,
-                currency: fields.currency("currency")?,
-            };
-            Ok(BankCommand::Account(command.into()))
-        },
-    },
-    CommandSpec {
-        name: "RefundForTransfer",
-        full_name: RefundForTransfer::FULL_NAME,
-        fields: &[
-            field("transfer_id", Kind::Id),
-            field("amount", Kind::Amount),
-            field("reason", Kind::Text),
-        ],
-        sender: TRANSFER_SAGA,
-        build: |fields| {
-            let command = RefundForTransfer {
-                transfer_id: fields.id("transfer_id")?,
-                amount: fields.amount("amount")?,
-                reason: fields.text("reason")?,
-            };
-            Ok(BankCommand::Account(command.into()))
-        },
-    },
-];
-
-static EMAIL_CLAIM_COMMANDS: [CommandSpec; 2] = [
-    CommandSpec {
-        name: "ClaimEmail",
-        full_name: ClaimEmail::FULL_NAME,
-        fields: &[
-            field("user_id", Kind::Id),
-            field("purpose", Kind::Purpose),
-            field("display_name", Kind::OptionalText),
-        ],
-        sender: USER_SAGA,
-        build: |fields| {
-            let command = ClaimEmail {
-                user_id: fields.id("user_id")?,
-                purpose: fields.purpose("purpose")?,
-                display_name: fields.optional_text("display_name")?,
-            };
-            Ok(BankCommand::EmailClaim(command.into()))
-        },
-    },
-    CommandSpec {
-        name: "ReleaseEmail",
-        full_name: ReleaseEmail::FULL_NAME,
-        fields: &[field("user_id", Kind::Id)],
-        sender: USER_SAGA,
-        build: |fields| {
-            let command = ReleaseEmail {
-                user_id: fields.id("user_id")?,
-            };
-            Ok(BankCommand::EmailClaim(command.into()))
-        },
-    },
-];
-
-static USER_COMMANDS: [CommandSpec; 5] = [
-    CommandSpec {
-        name: "RequestUserRegistration",
-        full_name: RequestUserRegistration::FULL_NAME,
-        fields: &[
-            field("email", Kind::Email),
-            field("display_name", Kind::Text),
-        ],
-        sender: Sender::Client,
-        build: |fields| {
-            let command = RequestUserRegistration {
-                email: fields.email("email")?,
-                display_name: fields.text("display_name")?,
-            };
-            Ok(BankCommand::User(command.into()))
-        },
-    },
-    CommandSpec {
-        name: "RequestUserEmailChange",
-        full_name: RequestUserEmailChange::FULL_NAME,
-        fields: &[field("new_email", Kind::Email)],
-        sender: Sender::Client,
-        build: |fields| {
-            let command = RequestUserEmailChange {
-                new_email: fields.email("new_email")?,
-            };
-            Ok(BankCommand::User(command.into()))
-        },
-    },
-    CommandSpec {
-        name: "RegisterUser",
-        full_name: RegisterUser::FULL_NAME,
-        fields: &[
-            field("email", Kind::Email),
-            field("display_name", Kind::Text),
-        ],
-        sender: USER_SAGA,
-        build: |fields| {
-            let command = RegisterUser {
-                email: fields.email("email")?,
-                display_name: fields.text("display_name")?,
-            };
-            Ok(BankCommand::User(command.into()))
-        },
-    },
-    CommandSpec {
-        name: "ChangeUserEmail",
-        full_name: ChangeUserEmail::FULL_NAME,
-        fields: &[field("new_email", Kind::Email)],
-        sender: USER_SAGA,
-        build: |fields| {
-            let command = ChangeUserEmail {
-                new_email: fields.email("new_email")?,
-            };
-            Ok(BankCommand::User(command.into()))
-        },
-    },
-    CommandSpec {
-        name: "DenyUserEmail",
-        full_name: DenyUserEmail::FULL_NAME,
-        fields: &[field("email", Kind::Email), field("reason", Kind::Text)],
-        sender: USER_SAGA,
-        build: |fields| {
-            let command = DenyUserEmail {
-                email: fields.email("email")?,
-                reason: fields.text("reason")?,
-            };
-            Ok(BankCommand::User(command.into()))
-        },
-    },
-];
-
-static TRANSFER_COMMANDS: [CommandSpec; 4] = [
-    CommandSpec {
-        name: "RequestTransfer",
-        full_name: RequestTransfer::FULL_NAME,
-        fields: &[
-            field("source_account_id", Kind::Id),
-            field("target_account_id", Kind::Id),
-            field("amount", Kind::Amount),
-            field("currency", Kind::Currency),
-        ],
-        sender: Sender::Client,
-        build: |fields| {
-            let command = RequestTransfer {
-                source_account_id: fields.id("source_account_id")?,
-                target_account_id: fields.id("target_account_id")?,
-                amount: fields.amount("amount")?,
-                currency: fields.currency("currency")?,
-            };
-            Ok(BankCommand::Transfer(command.into()))
-        },
-    },
-    CommandSpec {
-        name: "RecordSourceDebited",
-        full_name: RecordSourceDebited::FULL_NAME,
-        fields: &[],
-        sender: TRANSFER_SAGA,
-        build: |_| Ok(BankCommand::Transfer(RecordSourceDebited {}.into())),
-    },
-    CommandSpec {
-        name: "CompleteTransfer",
-        full_name: CompleteTransfer::FULL_NAME,
-        fields: &[],
-        sender: TRANSFER_SAGA,
-        build: |_| Ok(BankCommand::Transfer(CompleteTransfer {}.into())),
-    },
-    CommandSpec {
-        name: "FailTransfer",
-        full_name: FailTransfer::FULL_NAME,
-        fields: &[
-            field("reason", Kind::Text),
-            field("compensated", Kind::Flag),
-        ],
-        sender: TRANSFER_SAGA,
-        build: |fields| {
-            let command = FailTransfer {
-                reason: fields.text("reason")?,
-                compensated: fields.flag("compensated")?,
-            };
-            Ok(BankCommand::Transfer(command.into()))
-        },
-    },
-];

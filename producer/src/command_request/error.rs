@@ -30,16 +30,25 @@ pub enum CommandRequestError {
         /// What is wrong with it, e.g. `missing`.
         problem: String,
     },
+    /// The command read from a valid body does not fit its own schema (`500`): the domain's
+    /// catalog builds a value its `.avsc` refuses, a bug of the domain, not of the client.
+    #[error("cannot encode the command: {detail}")]
+    Unencodable {
+        /// What the encoder said.
+        detail: String,
+    },
 }
 
 impl CommandRequestError {
-    /// The HTTP status the gateway answers with: `400` or `422`.
+    /// The HTTP status the gateway answers with: `400`, `422`, or `500` for a command that
+    /// cannot be encoded.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotJson { .. } => StatusCode::BAD_REQUEST,
             Self::NotAnObject { .. } | Self::InvalidField { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            Self::Unencodable { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -47,7 +56,7 @@ impl CommandRequestError {
     pub fn field(&self) -> Option<&str> {
         match self {
             Self::InvalidField { field, .. } => Some(field),
-            Self::NotJson { .. } | Self::NotAnObject { .. } => None,
+            Self::NotJson { .. } | Self::NotAnObject { .. } | Self::Unencodable { .. } => None,
         }
     }
 }

@@ -10,8 +10,8 @@
 //! looked up by name, and of several unknown members the alphabetically first is reported.
 
 use serde_json::{Map, Value};
-use tributary_bank::is_currency_code;
-use tributary_bank::records::email_claim::ClaimPurpose;
+
+use super::catalog::CodeRule;
 
 /// The most characters an ID (an aggregate ID, or a field naming another aggregate) may have.
 pub const MAX_ID_CHARS: usize = 200;
@@ -21,7 +21,7 @@ const MAX_ECHO_CHARS: usize = 60;
 
 /// One problem of a well-formed body: the JSON path of the member and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Invalid {
+pub struct Invalid {
     /// Dotted JSON path, e.g. `command.amount`.
     pub field: String,
     /// What is wrong, without the path, e.g. `missing`.
@@ -34,7 +34,7 @@ type Check<T> = Result<T, String>;
 
 /// The members of one JSON object, read under a path prefix (`""` for the body itself,
 /// `"command"` for the command object).
-pub(super) struct Fields<'a> {
+pub struct Fields<'a> {
     prefix: &'static str,
     object: &'a Map<String, Value>,
 }
@@ -128,13 +128,18 @@ impl<'a> Fields<'a> {
         self.check(name, amount)
     }
 
-    /// A required ISO 4217 currency code: three upper-case ASCII letters.
-    pub fn currency(&self, name: &str) -> Result<String, Invalid> {
+    /// A required code of `rule.letters` upper-case ASCII letters (a currency, a country).
+    pub fn code(&self, name: &str, rule: &CodeRule) -> Result<String, Invalid> {
         self.check(name, |value| {
-            let code = string(value).ok().filter(|code| is_currency_code(code));
+            let is_code = |code: &&str| {
+                code.len() == rule.letters && code.bytes().all(|byte| byte.is_ascii_uppercase())
+            };
+            let code = string(value).ok().filter(is_code);
             code.map(str::to_owned).ok_or_else(|| {
                 format!(
-                    "expected a three-letter upper-case ISO 4217 code such as \"EUR\", got {}",
+                    "expected {} such as {:?}, got {}",
+                    rule.what,
+                    rule.example,
                     describe(value)
                 )
             })
@@ -151,15 +156,24 @@ impl<'a> Fields<'a> {
         })
     }
 
-    /// A required claim purpose, spelled as the Avro enum's symbols.
-    pub fn purpose(&self, name: &str) -> Result<ClaimPurpose, Invalid> {
-        self.check(name, |value| match value.as_str() {
-            Some("REGISTRATION") => Ok(ClaimPurpose::Registration),
-            Some("EMAIL_CHANGE") => Ok(ClaimPurpose::EmailChange),
-            _ => Err(format!(
-                "expected \"REGISTRATION\" or \"EMAIL_CHANGE\", got {}",
-                describe(value)
-            )),
+    /// A required string that is one of `symbols` (an Avro enum's, say), returned as the
+    /// symbol.
+    pub fn one_of(
+        &self,
+        name: &str,
+        symbols: &'static [&'static str],
+    ) -> Result<&'static str, Invalid> {
+        self.check(name, |value| {
+            let found = value
+                .as_str()
+                .and_then(|text| symbols.iter().find(|symbol| **symbol == text));
+            found.copied().ok_or_else(|| {
+                format!(
+                    "expected {}, got {}",
+                    alternatives(symbols),
+                    describe(value)
+                )
+            })
         })
     }
 
@@ -224,6 +238,16 @@ fn amount(value: &Value) -> Check<i64> {
             "expected a positive whole number of minor units, got {}",
             describe(value)
         )),
+    }
+}
+
+/// `"A"`, `"A" or "B"`, `"A", "B" or "C"`: the symbols a value may take, for messages.
+fn alternatives(symbols: &[&str]) -> String {
+    let quoted: Vec<String> = symbols.iter().map(|symbol| format!("{symbol:?}")).collect();
+    match quoted.split_last() {
+        None => "nothing".to_owned(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     }
 }
 
@@ -340,6 +364,38 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.field, "command.beta");
         assert_eq!(error.problem, "unknown field; Withdraw has amount");
+    }
+
+    #[test]
+    fn codes_have_the_rules_number_of_upper_case_letters() {
+        const RULE: CodeRule = CodeRule {
+            letters: 2,
+            what: "a two-letter country code",
+            example: "NL",
+        };
+        let members = object(json!({"ok": "DE", "lower": "de", "long": "DEU", "number": 12}));
+        let fields = Fields::new("command", &members);
+        assert_eq!(fields.code("ok", &RULE), Ok("DE".to_owned()));
+        for bad in ["lower", "long", "number"] {
+            let problem = fields.code(bad, &RULE).unwrap_err().problem;
+            assert!(
+                problem.starts_with("expected a two-letter country code such as \"NL\", got "),
+                "{bad}: {problem}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_symbol_must_be_one_of_the_listed_ones() {
+        const SYMBOLS: &[&str] = &["RED", "GREEN", "BLUE"];
+        let members = object(json!({"ok": "GREEN", "bad": "green"}));
+        let fields = Fields::new("command", &members);
+        assert_eq!(fields.one_of("ok", SYMBOLS), Ok("GREEN"));
+        assert_eq!(
+            fields.one_of("bad", SYMBOLS).unwrap_err().problem,
+            "expected \"RED\", \"GREEN\" or \"BLUE\", got \"green\""
+        );
+        assert_eq!(alternatives(&["A", "B"]), "\"A\" or \"B\"");
     }
 
     #[test]

@@ -20,52 +20,54 @@
 //! unknown members of `command`, then the command's fields in schema order. A client fixing
 //! problems one at a time always converges, and the message is stable for a given body.
 //!
-//! **Clients send client commands.** Steps of the transfer and user sagas (`DebitForTransfer`,
+//! **Clients send client commands.** Steps of a saga (the bank's `DebitForTransfer`,
 //! `RegisterUser`, …) are issued by the saga runner with deterministic command IDs; a client
-//! sending one could move money outside a transfer, so [`CommandRequest::parse`] refuses them.
-//! [`CommandRequest::parse_any`] accepts every command, for internal tools and tests.
+//! sending one could move money outside a transfer, so [`CommandCatalog::parse`] refuses them.
+//! [`CommandCatalog::parse_any`] accepts every command, for internal tools and tests.
 //!
-//! Submodules: `fields` (reading one member with its message), `catalog` (the table of
-//! aggregates, commands and fields that drives the parser), `error` ([`CommandRequestError`])
-//! and `openapi` (the request's schema, derived from the same table).
+//! Which aggregates, commands and fields exist is the domain's [`CommandCatalog`]; this module
+//! knows no domain. Submodules: `fields` (reading one member with its message), `catalog` (the
+//! table types), `error` ([`CommandRequestError`]), `openapi` (the request's schema, derived
+//! from the same table) and `reader` (the catalog behind the type-erased [`CommandReader`] the
+//! gateway holds).
 
 mod catalog;
 mod error;
 mod fields;
 mod openapi;
+mod reader;
 #[cfg(test)]
-mod tests;
+pub(crate) mod sample;
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
-use tributary_bank::BankCommand;
-use tributary_bank::email_claim::normalize_email;
-use tributary_bank::records::account::AccountCommand;
-use tributary_bank::records::email_claim::EmailClaimCommand;
-use tributary_bank::records::transfer::TransferCommand;
-use tributary_bank::records::user::UserCommand;
+use tributary_domain::DomainRecord;
 use uuid::Uuid;
 
-use catalog::{AggregateSpec, CommandSpec, Sender};
-use fields::{Fields, Invalid, check_email, check_id, describe, string};
+use fields::{check_email, check_id, describe, string};
 
+pub use catalog::{
+    AggregateSpec, CodeRule, CommandCatalog, CommandSpec, FieldKind, FieldSpec, IdSpec, Sender,
+};
 pub use error::CommandRequestError;
-pub use fields::MAX_ID_CHARS;
+pub use fields::{Fields, Invalid, MAX_ID_CHARS};
+pub use openapi::REQUEST_SCHEMA_NAME;
+pub use reader::{CommandReader, ReadCommand};
 
 /// A command as a client asked for it, validated for shape.
 ///
-/// Its JSON form (`Serialize`) is the request body that [`CommandRequest::parse_any`] reads
+/// Its JSON form (`Serialize`) is the request body that [`CommandCatalog::parse_any`] reads
 /// back into an equal value.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CommandRequest {
+pub struct CommandRequest<C> {
     /// The client's command ID, if it sent one; repeating a command ID is what makes a retry
     /// safe.
     pub command_id: Option<Uuid>,
-    /// The ID of the aggregate the command goes to: the Kafka key. For an e-mail claim it is
-    /// the normalized address (see [`normalize_email`]).
+    /// The ID of the aggregate the command goes to: the Kafka key, normalized by its
+    /// aggregate's [`IdSpec`].
     pub aggregate_id: String,
     /// The command; its variant names the aggregate type.
-    pub command: BankCommand,
+    pub command: C,
 }
 
 /// Who sent the body, which decides whether saga steps are accepted.
@@ -80,26 +82,32 @@ enum Audience {
 /// The members of a request body.
 const REQUEST_MEMBERS: [&str; 4] = ["command_id", "aggregate", "id", "command"];
 
-impl CommandRequest {
+impl<C: DomainRecord> CommandCatalog<C> {
     /// Reads a client's request body, refusing commands only sagas may send.
-    pub fn parse(body: &[u8]) -> Result<Self, CommandRequestError> {
-        parse(body, Audience::Clients)
+    pub fn parse(&self, body: &[u8]) -> Result<CommandRequest<C>, CommandRequestError> {
+        parse(self, body, Audience::Clients)
     }
 
-    /// Reads a request body carrying any command of the bank, saga steps included: for
+    /// Reads a request body carrying any command of the domain, saga steps included: for
     /// internal tools and tests, never for the public gateway.
-    pub fn parse_any(body: &[u8]) -> Result<Self, CommandRequestError> {
-        parse(body, Audience::Internal)
+    pub fn parse_any(&self, body: &[u8]) -> Result<CommandRequest<C>, CommandRequestError> {
+        parse(self, body, Audience::Internal)
     }
+}
 
-    /// The aggregate type the command goes to, one of the domain's `AGGREGATE_TYPES`.
+impl<C: DomainRecord> CommandRequest<C> {
+    /// The aggregate type the command goes to, one of the domain's aggregate types.
     pub fn aggregate_type(&self) -> &'static str {
         self.command.aggregate_type()
     }
 }
 
 /// Reads `body` as JSON and then as a request of `audience`.
-fn parse(body: &[u8], audience: Audience) -> Result<CommandRequest, CommandRequestError> {
+fn parse<C>(
+    catalog: &CommandCatalog<C>,
+    body: &[u8],
+    audience: Audience,
+) -> Result<CommandRequest<C>, CommandRequestError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|error| CommandRequestError::NotJson {
             detail: error.to_string(),
@@ -109,19 +117,23 @@ fn parse(body: &[u8], audience: Audience) -> Result<CommandRequest, CommandReque
             found: describe(&value),
         });
     };
-    Ok(read_request(&Fields::new("", object), audience)?)
+    Ok(read_request(catalog, &Fields::new("", object), audience)?)
 }
 
 /// Reads the members of the body in the documented order.
-fn read_request(body: &Fields<'_>, audience: Audience) -> Result<CommandRequest, Invalid> {
+fn read_request<C>(
+    catalog: &CommandCatalog<C>,
+    body: &Fields<'_>,
+    audience: Audience,
+) -> Result<CommandRequest<C>, Invalid> {
     body.reject_unknown(
         &REQUEST_MEMBERS,
         "a command request has command_id, aggregate, id, command",
     )?;
     let command_id = read_command_id(body)?;
-    let aggregate = read_aggregate(body)?;
+    let aggregate = read_aggregate(catalog, body)?;
     let aggregate_id = read_aggregate_id(body, aggregate)?;
-    let command = read_command(body, aggregate, audience)?;
+    let command = read_command(catalog, body, aggregate, audience)?;
     Ok(CommandRequest {
         command_id,
         aggregate_id,
@@ -143,12 +155,15 @@ fn read_command_id(body: &Fields<'_>) -> Result<Option<Uuid>, Invalid> {
         .map_err(|_| body.invalid("command_id", format!("{} is not a UUID", describe(value))))
 }
 
-/// The `aggregate`: one of the bank's aggregate types.
-fn read_aggregate(body: &Fields<'_>) -> Result<&'static AggregateSpec, Invalid> {
+/// The `aggregate`: one of the domain's aggregate types.
+fn read_aggregate<C>(
+    catalog: &CommandCatalog<C>,
+    body: &Fields<'_>,
+) -> Result<&'static AggregateSpec<C>, Invalid> {
     let value = body.required("aggregate")?;
-    let names = catalog::aggregate_names();
+    let names = catalog.aggregate_names();
     let problem = match value.as_str() {
-        Some(name) => match catalog::aggregate(name) {
+        Some(name) => match catalog.aggregate(name) {
             Some(aggregate) => return Ok(aggregate),
             None => format!(
                 "unknown aggregate {}; expected one of {names}",
@@ -160,17 +175,19 @@ fn read_aggregate(body: &Fields<'_>) -> Result<&'static AggregateSpec, Invalid> 
     Err(body.invalid("aggregate", problem))
 }
 
-/// The `id` of the aggregate, normalized when it is an e-mail address.
-fn read_aggregate_id(body: &Fields<'_>, aggregate: &AggregateSpec) -> Result<String, Invalid> {
+/// The `id` of the aggregate, normalized by its rule.
+fn read_aggregate_id<C>(
+    body: &Fields<'_>,
+    aggregate: &AggregateSpec<C>,
+) -> Result<String, Invalid> {
     let value = body.required("id")?;
     let checked = string(value).and_then(|raw| {
-        let id = if aggregate.keyed_by_email {
-            normalize_email(raw)
-        } else {
-            raw.to_owned()
+        let id = match aggregate.id.normalize {
+            Some(normalize) => normalize(raw),
+            None => raw.to_owned(),
         };
         check_id(&id)?;
-        if aggregate.keyed_by_email {
+        if aggregate.id.kind == FieldKind::Email {
             check_email(&id)?;
         }
         Ok(id)
@@ -179,11 +196,12 @@ fn read_aggregate_id(body: &Fields<'_>, aggregate: &AggregateSpec) -> Result<Str
 }
 
 /// The `command` object: its type, then its fields.
-fn read_command(
+fn read_command<C>(
+    catalog: &CommandCatalog<C>,
     body: &Fields<'_>,
-    aggregate: &AggregateSpec,
+    aggregate: &AggregateSpec<C>,
     audience: Audience,
-) -> Result<BankCommand, Invalid> {
+) -> Result<C, Invalid> {
     let value = body.required("command")?;
     let Value::Object(object) = value else {
         let problem = format!(
@@ -193,7 +211,7 @@ fn read_command(
         return Err(body.invalid("command", problem));
     };
     let fields = Fields::new("command", object);
-    let spec = read_command_type(&fields, aggregate, audience)?;
+    let spec = read_command_type(catalog, &fields, aggregate, audience)?;
     let mut known = spec.field_names();
     known.push("type");
     fields.reject_unknown(&known, &spec.describe_fields())?;
@@ -201,15 +219,20 @@ fn read_command(
 }
 
 /// `command.type`: a command of `aggregate` that `audience` may send.
-fn read_command_type(
+fn read_command_type<C>(
+    catalog: &CommandCatalog<C>,
     fields: &Fields<'_>,
-    aggregate: &AggregateSpec,
+    aggregate: &AggregateSpec<C>,
     audience: Audience,
-) -> Result<&'static CommandSpec, Invalid> {
+) -> Result<&'static CommandSpec<C>, Invalid> {
     let value = fields.required("type")?;
     let Some(name) = value.as_str() else {
         let problem = format!(
-            "expected the name of a command such as \"Deposit\", got {}",
+            "expected the name of a command such as {:?}, got {}",
+            aggregate
+                .commands
+                .first()
+                .map_or("", |command| command.name),
             describe(value)
         );
         return Err(fields.invalid("type", problem));
@@ -222,7 +245,7 @@ fn read_command_type(
             ),
             _ => return Ok(spec),
         },
-        None if catalog::is_command_name(name) => format!(
+        None if catalog.is_command_name(name) => format!(
             "{} is not a command of aggregate \"{}\"; its commands are {}",
             describe(value),
             aggregate.name,
@@ -240,82 +263,41 @@ fn read_command_type(
 
 /// The request body's form, borrowed from a [`CommandRequest`].
 #[derive(Serialize)]
-struct RequestBody<'a> {
+struct RequestBody<'a, C> {
     #[serde(skip_serializing_if = "Option::is_none")]
     command_id: Option<Uuid>,
     aggregate: &'static str,
     id: &'a str,
-    command: CommandBody<'a>,
+    command: Tagged<'a, C>,
 }
 
-/// The `command` object of a request body: `type` and the record's fields.
-struct CommandBody<'a>(&'a BankCommand);
-
-/// A record's fields with its `type` beside them.
+/// A command's fields with its record name as `type` beside them.
 #[derive(Serialize)]
-struct Tagged<'a, T> {
+struct Tagged<'a, C> {
     #[serde(rename = "type")]
     name: &'static str,
     #[serde(flatten)]
-    record: &'a T,
+    record: &'a C,
 }
 
-impl Serialize for CommandRequest {
+impl<C: DomainRecord + Serialize> Serialize for CommandRequest<C> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         RequestBody {
             command_id: self.command_id,
             aggregate: self.aggregate_type(),
             id: &self.aggregate_id,
-            command: CommandBody(&self.command),
+            command: Tagged {
+                name: record_name(self.command.full_name()),
+                record: &self.command,
+            },
         }
         .serialize(serializer)
     }
 }
 
-impl Serialize for CommandBody<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let full_name = self.0.full_name();
-        // The record name is the last segment of the full Avro name.
-        let name = full_name
-            .rsplit_once('.')
-            .map_or(full_name, |(_, name)| name);
-        let s = serializer;
-        match self.0 {
-            BankCommand::Account(command) => match command {
-                AccountCommand::Open(record) => tagged(name, record, s),
-                AccountCommand::Deposit(record) => tagged(name, record, s),
-                AccountCommand::Withdraw(record) => tagged(name, record, s),
-                AccountCommand::Close(record) => tagged(name, record, s),
-                AccountCommand::DebitForTransfer(record) => tagged(name, record, s),
-                AccountCommand::CreditForTransfer(record) => tagged(name, record, s),
-                AccountCommand::RefundForTransfer(record) => tagged(name, record, s),
-            },
-            BankCommand::EmailClaim(command) => match command {
-                EmailClaimCommand::Claim(record) => tagged(name, record, s),
-                EmailClaimCommand::Release(record) => tagged(name, record, s),
-            },
-            BankCommand::User(command) => match command {
-                UserCommand::RequestRegistration(record) => tagged(name, record, s),
-                UserCommand::RequestEmailChange(record) => tagged(name, record, s),
-                UserCommand::Register(record) => tagged(name, record, s),
-                UserCommand::ChangeEmail(record) => tagged(name, record, s),
-                UserCommand::DenyEmail(record) => tagged(name, record, s),
-            },
-            BankCommand::Transfer(command) => match command {
-                TransferCommand::Request(record) => tagged(name, record, s),
-                TransferCommand::RecordSourceDebited(record) => tagged(name, record, s),
-                TransferCommand::Complete(record) => tagged(name, record, s),
-                TransferCommand::Fail(record) => tagged(name, record, s),
-            },
-        }
-    }
-}
-
-/// Serializes `record` as an object with `type` set to `name` beside its fields.
-fn tagged<T: Serialize, S: Serializer>(
-    name: &'static str,
-    record: &T,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    Tagged { name, record }.serialize(serializer)
+/// The record name: the last segment of a full Avro name.
+pub fn record_name(full_name: &str) -> &str {
+    full_name
+        .rsplit_once('.')
+        .map_or(full_name, |(_, name)| name)
 }

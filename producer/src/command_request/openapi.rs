@@ -10,8 +10,6 @@
 //! the description names a command its aggregate takes. Saga steps are left out: the gateway
 //! refuses them.
 
-use std::borrow::Cow;
-
 use apache_avro::Schema as AvroSchema;
 use apache_avro::schema::RecordSchema;
 use utoipa::openapi::RefOr;
@@ -19,61 +17,63 @@ use utoipa::openapi::schema::{
     AdditionalProperties, Discriminator, ObjectBuilder, OneOfBuilder, Ref, Schema, SchemaFormat,
     SchemaType, Type,
 };
-use utoipa::{PartialSchema, ToSchema};
 
-use super::CommandRequest;
-use super::catalog::{AGGREGATES, AggregateSpec, CommandSpec, FieldSpec, Kind};
+use super::catalog::{AggregateSpec, CommandCatalog, CommandSpec, FieldKind, FieldSpec};
 use super::fields::MAX_ID_CHARS;
 
-impl PartialSchema for CommandRequest {
-    fn schema() -> RefOr<Schema> {
-        client_aggregates()
-            .fold(OneOfBuilder::new(), |one_of, aggregate| {
-                one_of.item(Ref::from_schema_name(request_schema_name(aggregate)))
-            })
-            .discriminator(Some(Discriminator::with_mapping(
-                "aggregate",
-                client_aggregates().map(|aggregate| {
-                    let schema = format!("#/components/schemas/{}", request_schema_name(aggregate));
-                    (aggregate.name, schema)
-                }),
-            )))
-            .description(Some(
-                "A command for one aggregate. Answered 200 when accepted, 409 when the domain refuses it, 400/422 when malformed (naming the field), 504 on a timeout (retry with the same command_id), 503 when the broker is down.",
-            ))
-            .into()
-    }
+/// The name of the request's component in the OpenAPI document.
+pub const REQUEST_SCHEMA_NAME: &str = "CommandRequest";
+
+/// The `CommandRequest` schema: one of the request schemas of the aggregates clients command.
+pub(super) fn request_schema<C>(catalog: &CommandCatalog<C>) -> RefOr<Schema> {
+    client_aggregates(catalog)
+        .fold(OneOfBuilder::new(), |one_of, aggregate| {
+            one_of.item(Ref::from_schema_name(request_schema_name(aggregate)))
+        })
+        .discriminator(Some(Discriminator::with_mapping(
+            "aggregate",
+            client_aggregates(catalog).map(|aggregate| {
+                let schema = format!("#/components/schemas/{}", request_schema_name(aggregate));
+                (aggregate.name, schema)
+            }),
+        )))
+        .description(Some(
+            "A command for one aggregate. Answered 200 when accepted, 409 when the domain refuses it, 400/422 when malformed (naming the field), 504 on a timeout (retry with the same command_id), 503 when the broker is down.",
+        ))
+        .into()
 }
 
-impl ToSchema for CommandRequest {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("CommandRequest")
-    }
-
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        for aggregate in client_aggregates() {
-            schemas.push((
-                request_schema_name(aggregate),
-                aggregate_request_schema(aggregate),
-            ));
-            for command in client_commands(aggregate) {
-                schemas.push((command.name.to_owned(), command_record_schema(command)));
-            }
+/// The components `CommandRequest` refers to: a request schema per aggregate type that takes
+/// client commands, and a schema per client command.
+pub(super) fn components<C>(catalog: &CommandCatalog<C>) -> Vec<(String, RefOr<Schema>)> {
+    let mut schemas = Vec::new();
+    for aggregate in client_aggregates(catalog) {
+        schemas.push((
+            request_schema_name(aggregate),
+            aggregate_request_schema(aggregate),
+        ));
+        for command in client_commands(aggregate) {
+            let schema = command_record_schema(catalog, command);
+            schemas.push((command.name.to_owned(), schema));
         }
     }
+    schemas
 }
 
 /// The aggregate types that take commands from clients.
-fn client_aggregates() -> impl Iterator<Item = &'static AggregateSpec> {
-    AGGREGATES
+fn client_aggregates<C>(
+    catalog: &CommandCatalog<C>,
+) -> impl Iterator<Item = &'static AggregateSpec<C>> {
+    catalog
+        .aggregates
         .iter()
         .filter(|aggregate| client_commands(aggregate).next().is_some())
 }
 
 /// The commands a client may send to `aggregate`.
-fn client_commands(
-    aggregate: &'static AggregateSpec,
-) -> impl Iterator<Item = &'static CommandSpec> {
+fn client_commands<C>(
+    aggregate: &'static AggregateSpec<C>,
+) -> impl Iterator<Item = &'static CommandSpec<C>> {
     aggregate
         .commands
         .iter()
@@ -81,7 +81,7 @@ fn client_commands(
 }
 
 /// The component name of the request schema of `aggregate`: `email-claim` → `EmailClaimRequest`.
-fn request_schema_name(aggregate: &AggregateSpec) -> String {
+fn request_schema_name<C>(aggregate: &AggregateSpec<C>) -> String {
     let mut name: String = aggregate
         .name
         .split('-')
@@ -98,7 +98,7 @@ fn request_schema_name(aggregate: &AggregateSpec) -> String {
 }
 
 /// A request for `aggregate`: its type, its ID, and one of its own commands.
-fn aggregate_request_schema(aggregate: &'static AggregateSpec) -> RefOr<Schema> {
+fn aggregate_request_schema<C>(aggregate: &'static AggregateSpec<C>) -> RefOr<Schema> {
     let commands: Vec<&str> = client_commands(aggregate).map(|c| c.name).collect();
     ObjectBuilder::new()
         .title(Some(request_schema_name(aggregate)))
@@ -135,22 +135,21 @@ fn command_id_schema() -> ObjectBuilder {
 }
 
 /// `id`: the aggregate ID.
-fn id_schema(aggregate: &AggregateSpec) -> ObjectBuilder {
+fn id_schema<C>(aggregate: &AggregateSpec<C>) -> ObjectBuilder {
     let id = ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
-        .max_length(Some(MAX_ID_CHARS));
-    if aggregate.keyed_by_email {
-        id.description(Some(
-            "The e-mail address (the Kafka key); it is normalized (trimmed, lower case) before use.",
-        ))
+        .max_length(Some(MAX_ID_CHARS))
+        .description(Some(aggregate.id.description));
+    if aggregate.id.kind == FieldKind::Email {
+        id.pattern(Some("^[^@]+@[^@]+$"))
     } else {
-        id.description(Some("The aggregate's ID (the Kafka key)."))
+        id
     }
 }
 
 /// `command`: one of `aggregate`'s client commands, told apart by `type`.
-fn command_schema(aggregate: &'static AggregateSpec) -> OneOfBuilder {
+fn command_schema<C>(aggregate: &'static AggregateSpec<C>) -> OneOfBuilder {
     client_commands(aggregate)
         .fold(OneOfBuilder::new(), |one_of, command| {
             one_of.item(Ref::from_schema_name(command.name))
@@ -170,8 +169,11 @@ fn command_schema(aggregate: &'static AggregateSpec) -> OneOfBuilder {
 }
 
 /// The schema of one command: `type`, then its fields as in its `.avsc` file.
-fn command_record_schema(command: &CommandSpec) -> RefOr<Schema> {
-    let record = record_schema(command.full_name);
+fn command_record_schema<C>(
+    catalog: &CommandCatalog<C>,
+    command: &CommandSpec<C>,
+) -> RefOr<Schema> {
+    let record = record_schema(catalog, command.full_name);
     let type_schema = ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some([command.name]));
@@ -183,7 +185,7 @@ fn command_record_schema(command: &CommandSpec) -> RefOr<Schema> {
     for field in command.fields {
         let doc = record.and_then(|record| field_doc(record, field.name));
         object = object.property(field.name, field_schema(field).description(doc));
-        if field.kind != Kind::OptionalText {
+        if field.kind != FieldKind::OptionalText {
             object = object.required(field.name);
         }
     }
@@ -196,27 +198,27 @@ fn command_record_schema(command: &CommandSpec) -> RefOr<Schema> {
 fn field_schema(field: &FieldSpec) -> ObjectBuilder {
     let string = ObjectBuilder::new().schema_type(Type::String);
     match field.kind {
-        Kind::Id => string.min_length(Some(1)).max_length(Some(MAX_ID_CHARS)),
-        Kind::Text => string,
-        Kind::OptionalText => {
+        FieldKind::Id => string.min_length(Some(1)).max_length(Some(MAX_ID_CHARS)),
+        FieldKind::Text => string,
+        FieldKind::OptionalText => {
             ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         }
-        Kind::Amount => ObjectBuilder::new()
+        FieldKind::Amount => ObjectBuilder::new()
             .schema_type(Type::Integer)
             .format(Some(SchemaFormat::Custom("int64".into())))
             .minimum(Some(1)),
-        Kind::Currency => string.pattern(Some("^[A-Z]{3}$")),
-        Kind::Email => string
+        FieldKind::Code(rule) => string.pattern(Some(format!("^[A-Z]{{{}}}$", rule.letters))),
+        FieldKind::Email => string
             .max_length(Some(MAX_ID_CHARS))
             .pattern(Some("^[^@]+@[^@]+$")),
-        Kind::Purpose => string.enum_values(Some(["REGISTRATION", "EMAIL_CHANGE"])),
-        Kind::Flag => ObjectBuilder::new().schema_type(Type::Boolean),
+        FieldKind::OneOf(symbols) => string.enum_values(Some(symbols.iter().copied())),
+        FieldKind::Flag => ObjectBuilder::new().schema_type(Type::Boolean),
     }
 }
 
-/// The newest `.avsc` of the record `full_name`, as this build embeds it.
-pub(super) fn record_schema(full_name: &str) -> Option<&'static RecordSchema> {
-    match &tributary_bank::schemas().latest(full_name)?.schema {
+/// The newest `.avsc` of the record `full_name`, as the catalog's codec knows it.
+fn record_schema<C>(catalog: &CommandCatalog<C>, full_name: &str) -> Option<&'static RecordSchema> {
+    match &catalog.codec.registry().latest(full_name)?.schema {
         AvroSchema::Record(record) => Some(record),
         _ => None,
     }
@@ -226,132 +228,4 @@ pub(super) fn record_schema(full_name: &str) -> Option<&'static RecordSchema> {
 fn field_doc(record: &RecordSchema, name: &str) -> Option<String> {
     let field = record.fields.iter().find(|field| field.name == name)?;
     field.doc.clone()
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::{Value, json};
-    use utoipa::OpenApi;
-
-    use super::super::tests::sample_body;
-    use super::*;
-
-    #[derive(OpenApi)]
-    #[openapi(components(schemas(CommandRequest)))]
-    struct Document;
-
-    fn document() -> Value {
-        serde_json::to_value(Document::openapi()).unwrap()
-    }
-
-    /// The component names `one_of` refers to.
-    fn references(one_of: &Value) -> Vec<String> {
-        one_of
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|item| {
-                let reference = item["$ref"].as_str().unwrap();
-                reference
-                    .trim_start_matches("#/components/schemas/")
-                    .to_owned()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn each_aggregate_is_offered_exactly_its_own_client_commands() {
-        let document = document();
-        let schemas = &document["components"]["schemas"];
-        let request = &schemas["CommandRequest"];
-        assert_eq!(request["discriminator"]["propertyName"], "aggregate");
-        assert_eq!(
-            request["discriminator"]["mapping"]["user"],
-            "#/components/schemas/UserRequest"
-        );
-        assert_eq!(
-            references(&request["oneOf"]),
-            ["AccountRequest", "UserRequest", "TransferRequest"]
-        );
-        let expected = [
-            (
-                "AccountRequest",
-                "account",
-                &["OpenAccount", "Deposit", "Withdraw", "CloseAccount"][..],
-            ),
-            (
-                "UserRequest",
-                "user",
-                &["RequestUserRegistration", "RequestUserEmailChange"][..],
-            ),
-            ("TransferRequest", "transfer", &["RequestTransfer"][..]),
-        ];
-        for (name, aggregate, commands) in expected {
-            let schema = &schemas[name];
-            assert_eq!(
-                schema["properties"]["aggregate"]["enum"],
-                json!([aggregate])
-            );
-            assert_eq!(
-                references(&schema["properties"]["command"]["oneOf"]),
-                commands
-            );
-            assert_eq!(schema["additionalProperties"], json!(false));
-            for command in commands {
-                assert!(schemas[command].is_object(), "{command} is not a component");
-            }
-        }
-        assert!(schemas.get("DebitForTransfer").is_none());
-        assert!(schemas.get("ClaimEmail").is_none());
-        assert!(schemas.get("EmailClaimRequest").is_none());
-    }
-
-    #[test]
-    fn a_command_schema_carries_the_rules_and_the_avsc_docs() {
-        let document = document();
-        let deposit = &document["components"]["schemas"]["Deposit"];
-        assert_eq!(deposit["required"], json!(["type", "amount"]));
-        assert_eq!(deposit["additionalProperties"], json!(false));
-        assert_eq!(deposit["description"], "Pay money into an open account.");
-        let amount = &deposit["properties"]["amount"];
-        assert_eq!(amount["type"], "integer");
-        assert_eq!(amount["minimum"], 1);
-        assert_eq!(
-            amount["description"],
-            "Amount in minor units of the account's currency (cents for EUR); always positive."
-        );
-        assert_eq!(
-            deposit["properties"]["reference"]["type"],
-            json!(["string", "null"])
-        );
-        assert_eq!(deposit["properties"]["type"]["enum"], json!(["Deposit"]));
-        let register = &document["components"]["schemas"]["RequestUserRegistration"];
-        assert_eq!(
-            register["required"],
-            json!(["type", "email", "display_name"])
-        );
-        assert_eq!(
-            register["properties"]["email"]["description"],
-            "The address asked for; the user normalizes it (trimmed, lower case)."
-        );
-    }
-
-    #[test]
-    fn a_request_valid_by_the_description_is_accepted_and_no_other_command_is_described() {
-        for aggregate in client_aggregates() {
-            for command in client_commands(aggregate) {
-                let body = sample_body(aggregate, command);
-                let parsed = CommandRequest::parse(body.to_string().as_bytes());
-                assert!(parsed.is_ok(), "{body}: {parsed:?}");
-            }
-            let others = client_aggregates()
-                .filter(|other| other.name != aggregate.name)
-                .flat_map(client_commands);
-            for command in others {
-                let body = sample_body(aggregate, command);
-                let parsed = CommandRequest::parse(body.to_string().as_bytes());
-                assert!(parsed.is_err(), "{body} is not described, yet accepted");
-            }
-        }
-    }
 }

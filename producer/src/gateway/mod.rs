@@ -40,7 +40,8 @@ use tokio::task::JoinHandle;
 use tributary_runtime::kafka::{ConfigError, KafkaSettings};
 use tributary_runtime::{Shutdown, Topology, partition_for_key};
 use tributary_schemas::Codec;
-use utoipa::OpenApi;
+
+use crate::command_request::CommandReader;
 
 use metrics::GatewayMetrics;
 use replies::{Listener, RepliesPartition, Routing};
@@ -78,7 +79,10 @@ pub struct GatewayOptions {
     /// How long producing a command may take before the request is answered `503`, and how
     /// long [`Gateway::start`] may take to find the end of the replies partition.
     pub broker_timeout: Duration,
-    /// The codec of envelopes, commands and replies.
+    /// The domain's commands: how a body is read and framed, and how the request is
+    /// described in `/openapi.json`.
+    pub commands: Arc<dyn CommandReader>,
+    /// The codec of envelopes and replies: the domain's, from `commands`, by default.
     pub codec: Codec,
     /// Where the gateway's metrics are registered: a fresh registry by default; pass a
     /// shared one to serve one `/metrics` for the whole process.
@@ -86,15 +90,16 @@ pub struct GatewayOptions {
 }
 
 impl GatewayOptions {
-    /// The defaults for `instance_id`: 10 s reply timeout, 64 KiB body limit, 5 s broker
-    /// timeout, single-object Avro framing, a fresh metrics registry.
-    pub fn new(instance_id: impl Into<String>) -> Self {
+    /// The defaults for `instance_id` reading `commands`: 10 s reply timeout, 64 KiB body
+    /// limit, 5 s broker timeout, the commands' codec, a fresh metrics registry.
+    pub fn new(instance_id: impl Into<String>, commands: Arc<dyn CommandReader>) -> Self {
         Self {
             instance_id: instance_id.into(),
             reply_timeout: DEFAULT_REPLY_TIMEOUT,
             body_limit: DEFAULT_BODY_LIMIT,
             broker_timeout: DEFAULT_BROKER_TIMEOUT,
-            codec: tributary_bank::codec(),
+            codec: commands.codec().clone(),
+            commands,
             registry: Registry::new(),
         }
     }
@@ -185,9 +190,9 @@ pub fn producer(
     })
 }
 
-/// The OpenAPI document of the gateway, as `/openapi.json` serves it.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    openapi::ApiDoc::openapi()
+/// The OpenAPI document of a gateway reading `commands`, as `/openapi.json` serves it.
+pub fn openapi(commands: &dyn CommandReader) -> utoipa::openapi::OpenApi {
+    openapi::document_for(commands)
 }
 
 impl Gateway {

@@ -1,13 +1,34 @@
 //! `/openapi.json`: the gateway's API described by the code that serves it — the handler's
 //! `#[utoipa::path]` attribute (naming the same path constant the router uses), the request
-//! schema derived from the command table, and the response types themselves.
+//! schema derived from the domain's command catalog, and the response types themselves.
+
+use std::borrow::Cow;
 
 use axum::Json;
-use utoipa::OpenApi;
+use axum::extract::State;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Ref, Schema};
+use utoipa::{OpenApi, PartialSchema, ToSchema};
 
-use super::submit;
-use crate::command_request::CommandRequest;
+use super::{Gateway, submit};
+use crate::command_request::{CommandReader, REQUEST_SCHEMA_NAME};
 use crate::responses::{CommandAccepted, CommandRejected, ErrorBody, EventCoordinates};
+
+/// The request body as the handler's description names it: a reference to the
+/// `CommandRequest` component, which [`document_for`] fills in from the domain's catalog.
+pub(super) struct CommandRequestRef;
+
+impl PartialSchema for CommandRequestRef {
+    fn schema() -> RefOr<Schema> {
+        Ref::from_schema_name(REQUEST_SCHEMA_NAME).into()
+    }
+}
+
+impl ToSchema for CommandRequestRef {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed(REQUEST_SCHEMA_NAME)
+    }
+}
 
 /// The OpenAPI description of the command gateway.
 #[derive(OpenApi)]
@@ -17,19 +38,26 @@ use crate::responses::{CommandAccepted, CommandRejected, ErrorBody, EventCoordin
         description = "Send a command to one aggregate and get its outcome: 200 with the event's coordinates and a consistency token for the read API, 409 with the domain's reason, 400/413/422 for a malformed request (nothing written), 503/504 when the outcome is unknown (retry with the same command_id: safe)."
     ),
     paths(submit::post_command),
-    components(schemas(
-        CommandRequest,
-        CommandAccepted,
-        EventCoordinates,
-        CommandRejected,
-        ErrorBody
-    ))
+    components(schemas(CommandAccepted, EventCoordinates, CommandRejected, ErrorBody))
 )]
 pub(super) struct ApiDoc;
 
+/// The gateway's document with the request schema of the domain `commands` reads.
+pub(super) fn document_for(commands: &dyn CommandReader) -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    let (request, components) = commands.request_schemas();
+    let schemas = &mut document
+        .components
+        .get_or_insert_with(Default::default)
+        .schemas;
+    schemas.insert(REQUEST_SCHEMA_NAME.to_owned(), request);
+    schemas.extend(components);
+    document
+}
+
 /// Serves the document.
-pub(super) async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub(super) async fn document(State(gateway): State<Gateway>) -> Json<utoipa::openapi::OpenApi> {
+    Json(document_for(gateway.inner.options.commands.as_ref()))
 }
 
 #[cfg(test)]
@@ -40,7 +68,8 @@ mod tests {
     use super::*;
 
     fn document() -> Value {
-        serde_json::to_value(ApiDoc::openapi()).unwrap()
+        let catalog = crate::command_request::sample::catalog();
+        serde_json::to_value(document_for(&catalog)).unwrap()
     }
 
     #[test]
@@ -85,8 +114,8 @@ mod tests {
             "EventCoordinates",
             "CommandRejected",
             "ErrorBody",
-            "Deposit",
-            "OpenAccount",
+            "CounterRequest",
+            "Increment",
         ] {
             assert!(schemas.contains_key(name), "{name} is missing");
         }

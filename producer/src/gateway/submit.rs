@@ -32,10 +32,11 @@ use tributary_schemas::protocol::{self, CommandEnvelope, CommandOutcome, Command
 use uuid::Uuid;
 
 use super::metrics::Outcome;
+use super::openapi::CommandRequestRef;
 use super::paths::COMMANDS;
 use super::waiters::ReplyKey;
 use super::{Gateway, Inner};
-use crate::command_request::CommandRequest;
+use crate::command_request::{ReadCommand, record_name};
 use crate::responses::{CommandAccepted, CommandRejected, ErrorBody, EventCoordinates};
 
 /// The request header carrying the correlation ID of everything the request causes.
@@ -52,7 +53,7 @@ const MAX_CORRELATION_ID_CHARS: usize = 200;
     post,
     path = COMMANDS,
     tag = "commands",
-    request_body(content = CommandRequest, content_type = "application/json"),
+    request_body(content = CommandRequestRef, content_type = "application/json"),
     params(
         ("X-Correlation-Id" = Option<String>, Header, min_length = 1, max_length = 200, pattern = r"^[!-~]([ -~]{0,198}[!-~])?$", description = "Correlation ID given to every event the command causes: 1 to 200 printable ASCII characters, spaces allowed inside (whitespace around the value is not part of it, as in any HTTP header); the command ID when absent.")
     ),
@@ -111,7 +112,7 @@ enum Body {
 
 /// A command read from a request, with its identity.
 struct Submission {
-    request: CommandRequest,
+    request: ReadCommand,
     command_id: Uuid,
     correlation_id: String,
 }
@@ -127,8 +128,8 @@ async fn submit(
     };
     let answer = send_and_wait(gateway, &submission).await;
     Answer {
-        aggregate: Some(submission.request.aggregate_type()),
-        command: Some(record_name(submission.request.command.full_name())),
+        aggregate: Some(submission.request.aggregate_type),
+        command: Some(record_name(submission.request.full_name)),
         command_id: Some(submission.command_id),
         correlation_id: Some(submission.correlation_id),
         ..answer
@@ -153,8 +154,11 @@ fn read(
         };
         (status, ErrorBody::new(message))
     })?;
-    let request =
-        CommandRequest::parse(&body).map_err(|error| (error.status(), ErrorBody::from(&error)))?;
+    let request = gateway
+        .options
+        .commands
+        .read(&body)
+        .map_err(|error| (error.status(), ErrorBody::from(&error)))?;
     let command_id = request.command_id.unwrap_or_else(Uuid::new_v4);
     let correlation_id = correlation_id(headers)
         .map_err(|message| (StatusCode::BAD_REQUEST, ErrorBody::new(message)))?
@@ -198,21 +202,17 @@ async fn send_and_wait(gateway: &Inner, submission: &Submission) -> Answer {
         ));
     }
     let request = &submission.request;
-    let command = match request.command.encode(&options.codec) {
-        Ok(command) => command,
-        Err(error) => return Answer::internal(format!("cannot encode the command: {error}")),
-    };
     let issued_at = now_ms();
     let timeout_ms = i64::try_from(options.reply_timeout.as_millis()).unwrap_or(i64::MAX);
     let envelope = CommandEnvelope {
         command_id: command_id.clone(),
         correlation_id: submission.correlation_id.clone(),
-        aggregate_type: request.aggregate_type().to_owned(),
+        aggregate_type: request.aggregate_type.to_owned(),
         aggregate_id: request.aggregate_id.clone(),
         issued_at,
         reply_to: Some(options.instance_id.clone()),
         deadline: Some(issued_at.saturating_add(timeout_ms)),
-        command,
+        command: request.command.clone(),
     };
     let value = match options.codec.encode(&envelope) {
         Ok(value) => value,
@@ -334,7 +334,7 @@ impl Answer {
             CommandOutcome::Accepted => {
                 let accepted = CommandAccepted::new(
                     submission.command_id,
-                    request.aggregate_type(),
+                    request.aggregate_type,
                     request.aggregate_id.clone(),
                     u64::try_from(reply.version).unwrap_or_default(),
                     reply.event.map(coordinates),
@@ -354,7 +354,7 @@ impl Answer {
             CommandOutcome::Rejected => {
                 let rejected = CommandRejected {
                     command_id: submission.command_id,
-                    aggregate: request.aggregate_type().to_owned(),
+                    aggregate: request.aggregate_type.to_owned(),
                     id: request.aggregate_id.clone(),
                     reason: reply
                         .reason
@@ -414,13 +414,6 @@ fn coordinates(event: protocol::EventCoordinates) -> EventCoordinates {
     }
 }
 
-/// The record name of a full Avro name: `tributary.bank.account.Deposit` → `Deposit`.
-fn record_name(full_name: &'static str) -> &'static str {
-    full_name
-        .rsplit_once('.')
-        .map_or(full_name, |(_, name)| name)
-}
-
 /// Milliseconds since the Unix epoch.
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -435,8 +428,8 @@ mod tests {
 
     /// The pattern the OpenAPI document gives the `X-Correlation-Id` header.
     fn documented_pattern() -> regex_lite::Regex {
-        use utoipa::OpenApi;
-        let document = serde_json::to_value(super::super::openapi::ApiDoc::openapi())
+        let catalog = crate::command_request::sample::catalog();
+        let document = serde_json::to_value(super::super::openapi::document_for(&catalog))
             .expect("the document serializes");
         let parameter = &document["paths"]["/v1/commands"]["post"]["parameters"][0];
         assert_eq!(parameter["name"], "X-Correlation-Id");

@@ -1,17 +1,13 @@
 //! The aggregate types a processor handles, and how each one's book is loaded: the only place
-//! the processor meets concrete aggregate types. A domain lists its kinds; the bank's are
-//! account, e-mail claim, user and transfer.
+//! the processor meets aggregate types, each learnt from the domain's
+//! [`Domain::visit_aggregates`] as a type parameter and kept behind [`AggregateKind`].
 
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 
 use sqlx::postgres::PgPool;
-use tributary_bank::account::Account;
-use tributary_bank::email_claim::EmailClaim;
-use tributary_bank::transfer::Transfer;
-use tributary_bank::user::User;
-use tributary_domain::Aggregate;
+use tributary_domain::{Aggregate, AggregateVisitor, Domain};
 use tributary_store::snapshot::{self, LoadError, PartitionSnapshot};
 
 use super::book::{AggregateBook, Book};
@@ -104,12 +100,15 @@ impl<A: Aggregate> AggregateKind for Kind<A> {
     }
 }
 
-/// The bank's aggregate types.
-pub fn bank_kinds() -> Vec<Box<dyn AggregateKind>> {
-    vec![
-        Box::new(Kind::<Account>::default()),
-        Box::new(Kind::<EmailClaim>::default()),
-        Box::new(Kind::<User>::default()),
-        Box::new(Kind::<Transfer>::default()),
-    ]
+/// The kinds of every aggregate type of `domain`, in its order.
+pub fn kinds_of<D: Domain>(domain: &D) -> Vec<Box<dyn AggregateKind>> {
+    struct Kinds(Vec<Box<dyn AggregateKind>>);
+    impl AggregateVisitor for Kinds {
+        fn visit<A: Aggregate>(&mut self) {
+            self.0.push(Box::new(Kind::<A>::default()));
+        }
+    }
+    let mut kinds = Kinds(Vec::new());
+    domain.visit_aggregates(&mut kinds);
+    kinds.0
 }

@@ -1,4 +1,5 @@
-//! `producer`: the command side of Tributary as a binary.
+//! The command line of a domain's `producer` binary: the command side of Tributary as a
+//! program, so that a domain's `main` is one call to [`main`].
 //!
 //! `producer gateway` serves `POST /v1/commands`; `producer processor` is the single writer of
 //! the aggregates of the commands partitions it owns; `producer saga` turns saga steps into
@@ -7,9 +8,11 @@
 //! variables; `--help` lists them with their defaults.
 
 use clap::{Parser, Subcommand};
-use tributary_producer::app::{self, Roles};
-use tributary_producer::config::ProducerConfig;
 use tributary_runtime::telemetry::init_logging;
+
+use crate::GatewayCommands;
+use crate::app::{self, Roles};
+use crate::config::ProducerConfig;
 
 /// Validates commands, decides them as the single writer of their aggregates, and runs sagas.
 ///
@@ -34,8 +37,9 @@ enum Command {
     Saga(ProducerConfig),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Parses the command line and runs `domain`'s command side in the roles it names until
+/// SIGTERM or SIGINT.
+pub async fn main<D: GatewayCommands>(domain: D) -> anyhow::Result<()> {
     let (config, roles) = match Cli::parse().command {
         Command::All(config) => (
             config,
@@ -71,5 +75,5 @@ async fn main() -> anyhow::Result<()> {
         ),
     };
     init_logging(config.log_format, "info");
-    app::run(config, roles).await
+    app::run(domain, config, roles).await
 }

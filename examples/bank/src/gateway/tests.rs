@@ -4,33 +4,53 @@
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
-use tributary_bank::AGGREGATE_TYPES;
-use tributary_bank::records::account::{
-    AccountCommand, CloseAccount, Deposit, OpenAccount, Withdraw,
+use tributary_domain::DomainRecord;
+use tributary_producer::command_request::{
+    AggregateSpec, CommandRequest, CommandRequestError, CommandSpec, FieldKind,
 };
-use tributary_bank::records::email_claim::{ClaimEmail, ClaimPurpose, EmailClaimCommand};
-use tributary_bank::records::transfer::{RequestTransfer, TransferCommand};
-use tributary_bank::records::user::{RequestUserEmailChange, RequestUserRegistration, UserCommand};
+use uuid::Uuid;
+
+use crate::records::account::{AccountCommand, CloseAccount, Deposit, OpenAccount, Withdraw};
+use crate::records::email_claim::{ClaimEmail, ClaimPurpose, EmailClaimCommand};
+use crate::records::transfer::{RequestTransfer, TransferCommand};
+use crate::records::user::{RequestUserEmailChange, RequestUserRegistration, UserCommand};
+use crate::{AGGREGATE_TYPES, BankCommand};
 use tributary_schemas::RecordSet;
 
-use super::catalog::{AGGREGATES, AggregateSpec, CommandSpec, Kind};
-use super::openapi::record_schema;
-use super::*;
+use super::table::{AGGREGATES, CURRENCY, PURPOSES};
+
+/// A parse of the bank's catalog, as the gateway makes it.
+fn parse(body: &[u8]) -> Result<CommandRequest<BankCommand>, CommandRequestError> {
+    super::catalog().parse(body)
+}
+
+/// A parse of every command, saga steps included.
+fn parse_any(body: &[u8]) -> Result<CommandRequest<BankCommand>, CommandRequestError> {
+    super::catalog().parse_any(body)
+}
+
+/// The newest `.avsc` of the record `full_name`.
+fn record_schema(full_name: &str) -> Option<&'static apache_avro::schema::RecordSchema> {
+    match &crate::schemas().latest(full_name)?.schema {
+        apache_avro::Schema::Record(record) => Some(record),
+        _ => None,
+    }
+}
 
 const COMMAND_ID: &str = "0190f0c4-5e4b-7d2a-9c3e-8b1f2a3c4d5e";
 
 /// Parses `body` as a client's and returns the refusal as (status, field, message).
 fn refused(body: &Value) -> (StatusCode, Option<String>, String) {
-    refusal(CommandRequest::parse(body.to_string().as_bytes()))
+    refusal(parse(body.to_string().as_bytes()))
 }
 
 /// Parses `body` as an internal tool's and returns the refusal as (status, field, message).
 fn refused_internally(body: &Value) -> (StatusCode, Option<String>, String) {
-    refusal(CommandRequest::parse_any(body.to_string().as_bytes()))
+    refusal(parse_any(body.to_string().as_bytes()))
 }
 
 fn refusal(
-    result: Result<CommandRequest, CommandRequestError>,
+    result: Result<CommandRequest<BankCommand>, CommandRequestError>,
 ) -> (StatusCode, Option<String>, String) {
     let error = result.expect_err("the body was accepted");
     (
@@ -57,16 +77,16 @@ fn deposit(command: Value) -> Value {
 
 #[test]
 fn a_body_that_is_not_json_is_a_400_quoting_the_parser() {
-    let error = CommandRequest::parse(br#"{"aggregate": "#).unwrap_err();
+    let error = parse(br#"{"aggregate": "#).unwrap_err();
     assert_eq!(error.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error.field(), None);
     assert_eq!(
         error.to_string(),
         "request body is not valid JSON: EOF while parsing a value at line 1 column 14"
     );
-    let error = CommandRequest::parse(b"\xff").unwrap_err();
+    let error = parse(b"\xff").unwrap_err();
     assert_eq!(error.status(), StatusCode::BAD_REQUEST);
-    let error = CommandRequest::parse(b"").unwrap_err();
+    let error = parse(b"").unwrap_err();
     assert_eq!(error.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -144,7 +164,7 @@ fn an_unknown_command_is_refused_listing_the_aggregates_commands() {
         refused(&deposit(json!({"type": 7}))),
         invalid(
             "command.type",
-            "command.type: expected the name of a command such as \"Deposit\", got 7"
+            "command.type: expected the name of a command such as \"OpenAccount\", got 7"
         )
     );
 }
@@ -357,13 +377,13 @@ fn the_first_problem_in_the_documented_order_is_reported() {
 // ---- Bodies that are accepted ---------------------------------------------------------------
 
 /// Parses a client's body that must be accepted.
-fn accepted(body: Value) -> CommandRequest {
-    CommandRequest::parse(body.to_string().as_bytes()).unwrap()
+fn accepted(body: Value) -> CommandRequest<BankCommand> {
+    parse(body.to_string().as_bytes()).unwrap()
 }
 
 /// Parses an internal tool's body that must be accepted.
-fn accepted_internally(body: Value) -> CommandRequest {
-    CommandRequest::parse_any(body.to_string().as_bytes()).unwrap()
+fn accepted_internally(body: Value) -> CommandRequest<BankCommand> {
+    parse_any(body.to_string().as_bytes()).unwrap()
 }
 
 #[test]
@@ -507,53 +527,59 @@ fn other_ids_are_kept_as_sent() {
 // ---- The table against the domain and the contract ------------------------------------------
 
 /// A valid value for a field of `kind`.
-fn sample_value(kind: Kind) -> Value {
+fn sample_value(kind: FieldKind) -> Value {
     match kind {
-        Kind::Id => json!("x-1"),
-        Kind::Text => json!("some text"),
-        Kind::OptionalText => json!("a reference"),
-        Kind::Amount => json!(250),
-        Kind::Currency => json!("EUR"),
-        Kind::Email => json!("ann@example.org"),
-        Kind::Purpose => json!("REGISTRATION"),
-        Kind::Flag => json!(true),
+        FieldKind::Id => json!("x-1"),
+        FieldKind::Text => json!("some text"),
+        FieldKind::OptionalText => json!("a reference"),
+        FieldKind::Amount => json!(250),
+        FieldKind::Code(rule) => json!(rule.example),
+        FieldKind::Email => json!("ann@example.org"),
+        FieldKind::OneOf(symbols) => json!(symbols[0]),
+        FieldKind::Flag => json!(true),
     }
 }
 
 /// A value refused for a field of `kind`, and the problem reported for it.
-fn bad_value(kind: Kind) -> (Value, &'static str) {
+fn bad_value(kind: FieldKind) -> (Value, &'static str) {
     match kind {
-        Kind::Id => (json!(""), "must not be empty"),
-        Kind::Text => (json!(5), "expected a string, got 5"),
-        Kind::OptionalText => (json!(5), "expected a string or null, got 5"),
-        Kind::Amount => (
+        FieldKind::Id => (json!(""), "must not be empty"),
+        FieldKind::Text => (json!(5), "expected a string, got 5"),
+        FieldKind::OptionalText => (json!(5), "expected a string or null, got 5"),
+        FieldKind::Amount => (
             json!(0),
             "expected a positive whole number of minor units, got 0",
         ),
-        Kind::Currency => (
+        FieldKind::Code(rule) if rule == CURRENCY => (
             json!("EURO"),
             "expected a three-letter upper-case ISO 4217 code such as \"EUR\", got \"EURO\"",
         ),
-        Kind::Email => (
+        FieldKind::Email => (
             json!("ann"),
             "\"ann\" is not an e-mail address; expected exactly one '@' with text on both sides",
         ),
-        Kind::Purpose => (
+        FieldKind::OneOf(symbols) if symbols == PURPOSES => (
             json!("NONE"),
             "expected \"REGISTRATION\" or \"EMAIL_CHANGE\", got \"NONE\"",
         ),
-        Kind::Flag => (json!(1), "expected true or false, got 1"),
+        FieldKind::Flag => (json!(1), "expected true or false, got 1"),
+        FieldKind::Code(_) | FieldKind::OneOf(_) => {
+            panic!("the bank has no field of kind {kind:?}")
+        }
     }
 }
 
 /// A body for `command` of `aggregate` with a valid value in every field.
-pub(super) fn sample_body(aggregate: &AggregateSpec, command: &CommandSpec) -> Value {
+pub(super) fn sample_body(
+    aggregate: &AggregateSpec<BankCommand>,
+    command: &CommandSpec<BankCommand>,
+) -> Value {
     let mut members = Map::new();
     members.insert("type".into(), json!(command.name));
     for field in command.fields {
         members.insert(field.name.into(), sample_value(field.kind));
     }
-    let id = if aggregate.keyed_by_email {
+    let id = if aggregate.id.kind == FieldKind::Email {
         "ann@example.org"
     } else {
         "agg-1"
@@ -562,7 +588,12 @@ pub(super) fn sample_body(aggregate: &AggregateSpec, command: &CommandSpec) -> V
 }
 
 /// Every (aggregate, command) pair of the table.
-fn table() -> impl Iterator<Item = (&'static AggregateSpec, &'static CommandSpec)> {
+fn table() -> impl Iterator<
+    Item = (
+        &'static AggregateSpec<BankCommand>,
+        &'static CommandSpec<BankCommand>,
+    ),
+> {
     AGGREGATES.iter().flat_map(|aggregate| {
         aggregate
             .commands
@@ -582,7 +613,7 @@ fn the_table_has_every_command_of_every_aggregate_in_record_set_order() {
         ("transfer", TransferCommand::FULL_NAMES),
     ];
     for (aggregate, full_names) in record_sets {
-        let spec = catalog::aggregate(aggregate).unwrap();
+        let spec = super::catalog().aggregate(aggregate).unwrap();
         let listed: Vec<&str> = spec
             .commands
             .iter()
@@ -600,7 +631,7 @@ fn the_table_has_every_command_of_every_aggregate_in_record_set_order() {
 fn every_command_of_the_domain_is_accepted_by_parse_any_and_written_back_unchanged() {
     for (aggregate, command) in table() {
         let body = sample_body(aggregate, command);
-        let request = CommandRequest::parse_any(body.to_string().as_bytes())
+        let request = parse_any(body.to_string().as_bytes())
             .unwrap_or_else(|error| panic!("{} refused: {error}", command.name));
         assert_eq!(request.command.full_name(), command.full_name);
         assert_eq!(request.aggregate_type(), aggregate.name);
@@ -618,7 +649,7 @@ fn parse_accepts_exactly_the_client_commands() {
     let mut clients = Vec::new();
     for (aggregate, command) in table() {
         let body = sample_body(aggregate, command).to_string();
-        match CommandRequest::parse(body.as_bytes()) {
+        match parse(body.as_bytes()) {
             Ok(_) => clients.push(command.name),
             Err(error) => {
                 assert_eq!(error.field(), Some("command.type"), "{error}");
@@ -654,7 +685,7 @@ fn every_field_is_checked_by_the_rule_the_table_gives_it() {
                 "{}",
                 command.name
             );
-            if field.kind != Kind::OptionalText {
+            if field.kind != FieldKind::OptionalText {
                 let mut body = sample_body(aggregate, command);
                 body["command"].as_object_mut().unwrap().remove(field.name);
                 assert_eq!(
@@ -690,7 +721,7 @@ fn optional_fields_are_the_nullable_ones_of_the_avsc() {
             let nullable = matches!(&avsc.schema, apache_avro::Schema::Union(union)
                 if union.variants().contains(&apache_avro::Schema::Null));
             assert_eq!(
-                field.kind == Kind::OptionalText,
+                field.kind == FieldKind::OptionalText,
                 nullable,
                 "{}.{}",
                 command.name,

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use tributary_bank::records::account::AccountCommand;
+use tributary_domain::Domain;
 use tributary_producer::context::CommandSide;
-use tributary_producer::processor::kinds::bank_kinds;
+use tributary_producer::processor::kinds::kinds_of;
 use tributary_producer::processor::partition::{Handled, PartitionProcessor};
 use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::partition_for_key;
@@ -29,8 +30,8 @@ pub async fn command_side(pipeline: &TestPipeline) -> Arc<CommandSide> {
         topology: pipeline.topology.clone(),
         pool,
         projection: "bank".to_owned(),
-        kinds: bank_kinds(),
-        codec: tributary_bank::codec(),
+        kinds: kinds_of(&tributary_bank::Bank),
+        codec: tributary_bank::Bank.codec(),
         producer: producer(&[]),
         keep_commands: 32,
         instance_id: unique_name("processor"),

@@ -53,7 +53,10 @@ impl Drop for Served {
 fn options(reply_timeout: Duration) -> GatewayOptions {
     GatewayOptions {
         reply_timeout,
-        ..GatewayOptions::new(unique_name("gateway"))
+        ..GatewayOptions::new(
+            unique_name("gateway"),
+            std::sync::Arc::new(tributary_bank::gateway::catalog()),
+        )
     }
 }
 
