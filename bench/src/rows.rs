@@ -12,10 +12,10 @@
 use serde_json::{Map, Value};
 use tributary_bank::account::{Account, AccountStatus};
 use tributary_bank::email_claim::EmailClaim;
+use tributary_bank::read_model::{is_listed, ledger_rows, status_label};
 use tributary_bank::transfer::{Transfer, TransferStatus};
 use tributary_bank::user::User;
 use tributary_domain::Aggregate;
-use tributary_projector::bank::{is_listed, ledger_rows, status_label};
 use tributary_projector::plan::AggregateChange;
 use tributary_projector::read_model::{changed_at, label};
 

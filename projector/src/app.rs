@@ -19,25 +19,18 @@ use crate::consumer::{ConsumerCommands, ConsumerThread, ProjectorContext};
 use crate::dead_letters::DeadLetterPublisher;
 use crate::markers::Markers;
 use crate::metrics::ProjectorMetrics;
-use crate::projection::{SourceTopic, bank_topics};
+use crate::projection::{Projection, SourceTopic};
 use crate::read_api::{ReadApi, ReadApiSettings};
 use crate::worker::{Shared, Tuning};
+use tributary_domain::Domain;
 use tributary_store::database;
 use tributary_store::offsets;
 
-/// Runs the bank projection until SIGTERM or SIGINT.
-pub async fn run(config: ProjectorConfig) -> anyhow::Result<()> {
-    let topology = config.topics.topology(&tributary_bank::AGGREGATE_TYPES);
-    let topics = bank_topics(&topology);
-    run_projection(config, topology, topics).await
-}
-
-/// Runs a projection of `topics` until SIGTERM or SIGINT.
-pub async fn run_projection(
-    config: ProjectorConfig,
-    topology: Topology,
-    topics: Vec<Arc<dyn SourceTopic>>,
-) -> anyhow::Result<()> {
+/// Runs `projection` until SIGTERM or SIGINT.
+pub async fn run<P: Projection>(config: ProjectorConfig, projection: P) -> anyhow::Result<()> {
+    let domain = projection.domain();
+    let topology = config.topics.topology(&domain.aggregate_types());
+    let topics = projection.sources(&topology);
     let instance_id = config.instance_id();
     let shutdown = Shutdown::new();
     shutdown
@@ -55,7 +48,7 @@ pub async fn run_projection(
     )
     .await?;
     if !config.database.no_migrate {
-        crate::migrate(&pool, schema).await?;
+        crate::migrate(&pool, schema, projection.migrations().as_ref()).await?;
     }
 
     let kafka = KafkaSettings::from_env("127.0.0.1:9092");
@@ -66,7 +59,7 @@ pub async fn run_projection(
         .producer()?
         .create()
         .context("cannot create the Kafka producer for dead letters and markers")?;
-    let codec = tributary_bank::codec();
+    let codec = domain.codec();
     let (markers, marker_task) = Markers::start(
         producer.clone(),
         pool.clone(),
@@ -109,10 +102,12 @@ pub async fn run_projection(
         },
     );
     let listener_task = read_api.start(shutdown.clone()).await?;
-    let router = read_api.router().merge(http::ops_router(
-        metrics.registry().clone(),
-        readiness.clone(),
-    ));
+    let router = read_api
+        .router(projection.read_routes())
+        .merge(http::ops_router(
+            metrics.registry().clone(),
+            readiness.clone(),
+        ));
     let server = tokio::spawn(http::serve(config.http_addr, router, shutdown.clone()));
 
     let context = ProjectorContext::new(

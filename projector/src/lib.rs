@@ -10,19 +10,21 @@
 //! - [`apply`]: one transaction per batch — offset compare-and-set (the fence against stale
 //!   workers), aggregate states, read tables, parked aggregates and dead-lettered records, all
 //!   in the engine's tables of `tributary_store`;
-//! - [`read_model`] and [`bank`]: the trait a domain implements for its read tables, and the
-//!   bank's set-based writes; [`projection`] ties read models to topics;
+//! - [`read_model`]: the trait a domain implements for its read tables (set-based writes);
+//!   [`projection`]: the [`Projection`] a team implements, tying read models to topics with
+//!   their migrations and read routes;
 //! - [`dead_letters`] and [`markers`]: what is published after (dead letters: before) a
 //!   commit;
 //! - [`read_api`]: reads with consistency tokens, woken by LISTEN/NOTIFY;
 //! - [`metrics`], [`config`], [`app`]: observability, configuration and the wiring of
-//!   `projector run`; [`migrate`] applies the engine's and the read model's migrations.
+//!   `projector run`; [`cli`]: the command line of a domain's `projector` binary; [`migrate`]
+//!   applies the engine's and the read model's migrations.
 //!
 //! The exactly-once argument is in docs/ARCHITECTURE.md.
 
 pub mod app;
 pub mod apply;
-pub mod bank;
+pub mod cli;
 pub mod config;
 pub mod consumer;
 pub mod continuity;
@@ -37,10 +39,21 @@ pub mod worker;
 
 use sqlx::postgres::PgPool;
 use tributary_store::database::{DatabaseSetupError, migrate_engine};
+use tributary_store::migrations::MigrationSet;
 
-/// Applies the engine's migrations, then the read model's, that are missing in the pool's
-/// schema (named `schema` in errors). Each set keeps its own history table.
-pub async fn migrate(pool: &PgPool, schema: &str) -> Result<(), DatabaseSetupError> {
+pub use app::run;
+pub use projection::Projection;
+
+/// Applies the engine's migrations, then the read model's (if it has any), that are missing in
+/// the pool's schema (named `schema` in errors). Each set keeps its own history table.
+pub async fn migrate(
+    pool: &PgPool,
+    schema: &str,
+    read_model: Option<&MigrationSet>,
+) -> Result<(), DatabaseSetupError> {
     migrate_engine(pool, schema).await?;
-    bank::read_model_migrations().apply(pool, schema).await
+    match read_model {
+        Some(migrations) => migrations.apply(pool, schema).await,
+        None => Ok(()),
+    }
 }

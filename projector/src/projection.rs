@@ -1,17 +1,18 @@
-//! A projection: a named set of source topics, each feeding one read model. The engine is
-//! generic over the read model; this is where the generic worker is tied to a topic, so the
-//! consumer can start the right worker for any assigned partition.
+//! A projection: a named set of source topics, each feeding one read model, with the read
+//! model's migrations and routes. The engine is generic over the [`Projection`]; a
+//! [`SourceTopic`] is where the generic worker is tied to a topic, so the consumer can start
+//! the right worker for any assigned partition.
 
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
-use tributary_bank::email_claim::EmailClaim;
-use tributary_domain::Aggregate;
+use tributary_domain::{Aggregate, Domain};
 use tributary_runtime::Topology;
+use tributary_store::migrations::MigrationSet;
 
-use crate::bank::{AccountReadModel, TransferReadModel, UserReadModel};
-use crate::read_model::{NoReadTables, ReadModel};
+use crate::read_api::ReadRoutes;
+use crate::read_model::ReadModel;
 use crate::worker::{Shared, Worker, WorkerSetup};
 
 /// One source topic of a projection: knows its name and starts its workers.
@@ -67,16 +68,23 @@ impl<R: ReadModel> SourceTopic for ReadModelTopic<R> {
     }
 }
 
-/// The reference bank projection: accounts with their ledger, users, transfers, and e-mail
-/// claims (kept in the aggregate-state table only).
-pub fn bank_topics(topology: &Topology) -> Vec<Arc<dyn SourceTopic>> {
-    vec![
-        Arc::new(ReadModelTopic::new(topology, AccountReadModel)),
-        Arc::new(ReadModelTopic::new(
-            topology,
-            NoReadTables::<EmailClaim>::default(),
-        )),
-        Arc::new(ReadModelTopic::new(topology, UserReadModel)),
-        Arc::new(ReadModelTopic::new(topology, TransferReadModel)),
-    ]
+/// A projection a team writes: which topics feed which read models, the read models' own
+/// migrations, and the routes that read them. `tributary_projector::run(config, projection)`
+/// runs it; the bank's is `tributary_bank::read_model::BankProjection`.
+pub trait Projection: Send + Sync + 'static {
+    /// The domain whose events the projection reads.
+    type Domain: Domain;
+
+    /// The domain: its schemas decode the events, its aggregate types name the topics.
+    fn domain(&self) -> &Self::Domain;
+
+    /// One source per events topic read, each feeding one read model.
+    fn sources(&self, topology: &Topology) -> Vec<Arc<dyn SourceTopic>>;
+
+    /// The read tables' migrations, with a history table of their own; `None` for a
+    /// projection that keeps aggregates in the engine's aggregate-state table only.
+    fn migrations(&self) -> Option<MigrationSet>;
+
+    /// The routes that read the tables, and their OpenAPI description.
+    fn read_routes(&self) -> ReadRoutes;
 }

@@ -55,7 +55,8 @@ impl VariantSchema {
                 .execute(&pool)
                 .await?;
         }
-        tributary_projector::migrate(&pool, name).await?;
+        let read_model = tributary_bank::read_model::read_model_migrations();
+        tributary_projector::migrate(&pool, name, Some(&read_model)).await?;
         Ok(Self {
             name: name.to_owned(),
             pool,

@@ -12,6 +12,8 @@
 pub mod account;
 pub mod email_claim;
 pub mod gateway;
+pub mod read_api;
+pub mod read_model;
 pub mod records;
 pub mod sagas;
 pub mod transfer;

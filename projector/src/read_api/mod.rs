@@ -9,18 +9,18 @@
 //! - [`token`]: the consistency token and its text form;
 //! - `progress`: what this process knows of the committed offsets, fed by PostgreSQL
 //!   LISTEN/NOTIFY, and the waiting;
-//! - `error`: the failures and their status codes;
-//! - `accounts`, `users`, `transfers`: one file per resource, each a view type, its query
-//!   and its handler;
-//! - `openapi`: `/openapi.json`, generated from the handlers and view types themselves.
+//! - `error`: the failures, their status codes and bodies;
+//! - `openapi`: `/openapi.json`, the projection's own description (derived from its handlers
+//!   and view types) completed with the engine's error bodies.
+//!
+//! The resources are the projection's: its [`ReadRoutes`] are handlers over a [`ReadApi`]
+//! state that call [`ReadApi::consistent`] with the request's [`ConsistencyQuery`] before
+//! reading from [`ReadApi::pool`]. The bank's (`tributary_bank::read_api`) are an example.
 
-mod accounts;
 mod error;
 mod openapi;
 mod progress;
 pub mod token;
-mod transfers;
-mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,26 +35,24 @@ use tokio::task::JoinHandle;
 use tributary_runtime::Shutdown;
 use utoipa::IntoParams;
 
-use error::ApiError;
 use progress::Progress;
 
+pub use error::{
+    ApiError, ErrorBody, NotYetConsistentBody, ServiceUnavailableBody, WriteNotAppliedBody,
+};
 pub use progress::ReadApiError;
 pub use token::{ConsistencyToken, TokenError};
 
-/// The routes, shared by the router and the OpenAPI document so that the two cannot differ.
-mod paths {
-    /// One account.
-    pub const ACCOUNT: &str = "/v1/accounts/{id}";
-    /// An account's money movements.
-    pub const LEDGER: &str = "/v1/accounts/{id}/ledger";
-    /// One user.
-    pub const USER: &str = "/v1/users/{id}";
-    /// The user holding an e-mail address.
-    pub const USER_BY_EMAIL: &str = "/v1/users/by-email/{email}";
-    /// One transfer.
-    pub const TRANSFER: &str = "/v1/transfers/{id}";
-    /// The OpenAPI document of the routes above.
-    pub const OPENAPI: &str = "/openapi.json";
+/// Where the OpenAPI document of the read routes is served.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// A projection's read routes and their description: what [`ReadApi::router`] serves.
+pub struct ReadRoutes {
+    /// The handlers, over a [`ReadApi`] state.
+    pub router: Router<ReadApi>,
+    /// Their OpenAPI description (paths and view types); the engine adds its error bodies and
+    /// serves it at [`OPENAPI_PATH`].
+    pub openapi: utoipa::openapi::OpenApi,
 }
 
 /// The read API of one projection: its router, and the listener that lets reads wait for
@@ -102,15 +100,13 @@ impl ReadApi {
         }
     }
 
-    /// The routes of the API and `/openapi.json`, to merge with the ops router.
-    pub fn router(&self) -> Router {
-        Router::new()
-            .route(paths::ACCOUNT, get(accounts::get_account))
-            .route(paths::LEDGER, get(accounts::get_ledger))
-            .route(paths::USER, get(users::get_user))
-            .route(paths::USER_BY_EMAIL, get(users::get_user_by_email))
-            .route(paths::TRANSFER, get(transfers::get_transfer))
-            .route(paths::OPENAPI, get(openapi::document))
+    /// The projection's `routes` and `/openapi.json`, to merge with the ops router.
+    pub fn router(&self, routes: ReadRoutes) -> Router {
+        let document = Arc::new(openapi::document_for(routes.openapi));
+        let openapi = get(move || openapi::document(Arc::clone(&document)));
+        routes
+            .router
+            .route(OPENAPI_PATH, openapi)
             .with_state(self.clone())
     }
 
@@ -136,13 +132,16 @@ impl ReadApi {
         self.inner.progress.waiting()
     }
 
-    /// The pool reads are served from.
-    fn pool(&self) -> &PgPool {
+    /// The pool reads are served from, on the projector's schema.
+    pub fn pool(&self) -> &PgPool {
         &self.inner.pool
     }
 
-    /// Waits until the projection has passed the token in `consistency`, if there is one.
-    async fn consistent(&self, consistency: Option<&str>) -> Result<(), ApiError> {
+    /// Waits until the projection has passed the token in `consistency`, if there is one: a
+    /// read route calls it before reading, so that its answer includes the client's write.
+    /// Refuses a malformed token (`400`), one of a topic the projection does not read (`422`)
+    /// and one whose event was dead-lettered (`409`); answers `503` when the bound passes.
+    pub async fn consistent(&self, consistency: Option<&str>) -> Result<(), ApiError> {
         let Some(token) = consistency else {
             return Ok(());
         };
@@ -174,18 +173,18 @@ impl ReadApi {
     }
 }
 
-/// The query parameter every read accepts.
+/// The query parameter every read accepts; a route lists it in its `#[utoipa::path]` params.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct ConsistencyQuery {
+pub struct ConsistencyQuery {
     /// `<topic>:<partition>:<offset>` of an event, as the command gateway returns it: the
     /// read waits until the projection has applied that event.
     #[param(pattern = r"^[^:]+:(0|[1-9][0-9]{0,8}):(0|[1-9][0-9]{0,17})$")]
-    consistency: Option<String>,
+    pub consistency: Option<String>,
 }
 
 /// The query parameters, or a 400 naming the one that is wrong.
-fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     query.map(|Query(params)| params).map_err(|rejection| {
         ApiError::BadRequest(format!(
             "{}; see /openapi.json for the parameters",
@@ -195,7 +194,8 @@ fn query_params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiErro
 }
 
 /// The SQL expression that renders a `timestamptz` column as RFC 3339 in UTC, with
-/// microseconds (PostgreSQL's precision).
+/// microseconds (PostgreSQL's precision): `rfc3339!("updated_at")` in a `concat!` of a query.
+#[macro_export]
 macro_rules! rfc3339 {
     ($column:literal) => {
         concat!(
@@ -206,4 +206,3 @@ macro_rules! rfc3339 {
         )
     };
 }
-use rfc3339;

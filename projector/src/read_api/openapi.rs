@@ -1,165 +1,69 @@
-//! `/openapi.json`: the API described by the code that serves it.
+//! `/openapi.json`: the read API described by the code that serves it.
 //!
-//! The document is derived from the handlers' `#[utoipa::path]` attributes, which name the
-//! same path constants the router uses, and from the view types the handlers return, so a
-//! route, a parameter or a field cannot change without the document changing with it.
+//! A projection derives its part from its handlers' `#[utoipa::path]` attributes, which name
+//! the same path constants its router uses, and from the view types they return, so a route,
+//! a parameter or a field cannot change without the document changing with it. The engine adds
+//! its own part: the title, and the bodies of the answers every read route may give (errors,
+//! not yet consistent, write not applied).
+
+use std::sync::Arc;
 
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::accounts::{self, AccountView, LedgerEntry, LedgerView};
 use super::error::{ErrorBody, NotYetConsistentBody, ServiceUnavailableBody, WriteNotAppliedBody};
-use super::transfers::{self, TransferView};
-use super::users::{self, UserView};
 
-/// The OpenAPI description of the read API.
+/// The engine's part of the read API's description.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Tributary read API",
         description = "The projector's read tables. Pass `consistency=<topic>:<partition>:<offset>` (the token the command gateway returned) to read your own writes: the read waits until the projection has applied that event, and answers 409 if the event was dead-lettered instead."
     ),
-    paths(
-        accounts::get_account,
-        accounts::get_ledger,
-        users::get_user,
-        users::get_user_by_email,
-        transfers::get_transfer,
-    ),
     components(schemas(
-        AccountView,
-        LedgerEntry,
-        LedgerView,
-        UserView,
-        TransferView,
         ErrorBody,
         NotYetConsistentBody,
         ServiceUnavailableBody,
         WriteNotAppliedBody,
     ))
 )]
-pub(crate) struct ApiDoc;
+struct EngineDoc;
+
+/// The document of a projection whose routes `routes` describes.
+pub(super) fn document_for(routes: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut document = EngineDoc::openapi();
+    document.merge(routes);
+    document
+}
 
 /// Serves the document.
-pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub(super) async fn document(
+    document: Arc<utoipa::openapi::OpenApi>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json(document.as_ref().clone())
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use sqlx::postgres::PgPoolOptions;
-    use tower::ServiceExt;
-
-    use super::super::{ReadApi, ReadApiSettings, paths};
     use super::*;
 
-    /// Every API route of the router.
-    const API_ROUTES: [&str; 5] = [
-        paths::ACCOUNT,
-        paths::LEDGER,
-        paths::USER,
-        paths::USER_BY_EMAIL,
-        paths::TRANSFER,
-    ];
-
     #[test]
-    fn the_document_lists_every_route_and_nothing_else() {
-        let document = ApiDoc::openapi();
-        let mut listed: Vec<&str> = document.paths.paths.keys().map(String::as_str).collect();
-        let mut routes = API_ROUTES.to_vec();
-        listed.sort_unstable();
-        routes.sort_unstable();
-        assert_eq!(listed, routes);
-        for path in document.paths.paths.values() {
-            assert!(path.get.is_some(), "every route is a GET");
-        }
-    }
-
-    /// The read API's router over a pool that never reaches a database: a handler that gets
-    /// past its parameters answers 503.
-    fn unreachable_database_router() -> axum::Router {
-        let pool = PgPoolOptions::new()
-            .acquire_timeout(Duration::from_millis(200))
-            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-            .unwrap();
-        let settings = ReadApiSettings {
-            projection: "bank".to_owned(),
-            schema: "nowhere".to_owned(),
-            topics: ["t", "t.account.events", "a", "x"]
-                .map(str::to_owned)
-                .to_vec(),
-            wait_bound: Duration::ZERO,
-        };
-        ReadApi::new(pool, settings).router()
-    }
-
-    /// Asks the router for every path of the document (with sample values for the
-    /// parameters) and checks each is served by a handler, not by the router's fallback: with
-    /// no database behind the pool, a handler answers 503 with a JSON error.
-    #[tokio::test]
-    async fn the_router_serves_every_documented_path() {
-        let router = unreachable_database_router();
-        for path in ApiDoc::openapi().paths.paths.keys() {
-            let uri = path.replace("{id}", "x-1").replace("{email}", "a%40b.c");
-            let request = Request::get(&uri).body(Body::empty()).unwrap();
-            let response = router.clone().oneshot(request).await.unwrap();
-            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{uri}");
-        }
-        let request = Request::get(paths::OPENAPI).body(Body::empty()).unwrap();
-        let response = router.oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-    }
-
-    /// The pattern the document gives the `consistency` parameter of `path`.
-    fn consistency_pattern(document: &serde_json::Value, path: &str) -> regex_lite::Regex {
-        let parameters = document["paths"][path]["get"]["parameters"]
-            .as_array()
-            .unwrap();
-        let consistency = parameters
-            .iter()
-            .find(|parameter| parameter["name"] == "consistency")
-            .unwrap_or_else(|| panic!("{path} documents no consistency parameter"));
-        let pattern = consistency["schema"]["pattern"].as_str().unwrap();
-        regex_lite::Regex::new(pattern).unwrap()
-    }
-
-    /// A token valid by the description is never refused as malformed, and the malformed ones
-    /// the description excludes are answered 400 — on every route, through the router.
-    #[tokio::test]
-    async fn a_token_valid_by_the_description_is_never_refused_as_malformed() {
-        let router = unreachable_database_router();
-        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
-        let valid = [
-            "t.account.events:0:0",
-            "a:7:123456789012345678",
-            "x:999999999:1",
-        ];
-        let invalid = ["", "t:1", "t:-1:2", "t:1:2:3", ":1:2", "t:1:x", "t:01:2"];
-        for path in API_ROUTES {
-            let pattern = consistency_pattern(&document, path);
-            for (token, expected) in valid
-                .iter()
-                .map(|token| (token, true))
-                .chain(invalid.iter().map(|token| (token, false)))
-            {
-                assert_eq!(pattern.is_match(token), expected, "{path}: {token:?}");
-                let uri = format!(
-                    "{}?consistency={token}",
-                    path.replace("{id}", "x-1").replace("{email}", "a%40b.c")
-                );
-                let request = Request::get(&uri).body(Body::empty()).unwrap();
-                let status = router.clone().oneshot(request).await.unwrap().status();
-                if expected {
-                    assert_ne!(status, StatusCode::BAD_REQUEST, "{uri}");
-                } else if token != &"t:01:2" {
-                    // A leading zero is outside the description but read as 1 by the server.
-                    assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
-                }
-            }
+    fn the_engine_adds_its_title_and_error_bodies_to_the_projections_part() {
+        #[derive(OpenApi)]
+        #[openapi(info(title = "the projection's own"))]
+        struct Routes;
+        let document = serde_json::to_value(document_for(Routes::openapi())).unwrap();
+        assert_eq!(document["info"]["title"], "Tributary read API");
+        for body in [
+            "ErrorBody",
+            "NotYetConsistentBody",
+            "ServiceUnavailableBody",
+            "WriteNotAppliedBody",
+        ] {
+            assert!(
+                document["components"]["schemas"][body].is_object(),
+                "{body} is missing"
+            );
         }
     }
 }

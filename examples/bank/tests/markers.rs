@@ -75,9 +75,13 @@ async fn setup(name: &str) -> (TestPipeline, PgPool) {
     let pool = database::connect(&database_url(), &pipeline.schema, "markers test", 4)
         .await
         .unwrap();
-    tributary_projector::migrate(&pool, &pipeline.schema)
-        .await
-        .unwrap();
+    tributary_projector::migrate(
+        &pool,
+        &pipeline.schema,
+        Some(&tributary_bank::read_model::read_model_migrations()),
+    )
+    .await
+    .unwrap();
     (pipeline, pool)
 }
 

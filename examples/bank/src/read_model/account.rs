@@ -1,13 +1,13 @@
 //! `accounts` (one row per opened account, as its folded state) and `account_ledger` (one row
 //! per money movement, with the balance after it).
 
+use crate::account::{Account, AccountStatus};
+use crate::records::account::AccountEvent;
 use sqlx::PgConnection;
-use tributary_bank::account::{Account, AccountStatus};
-use tributary_bank::records::account::AccountEvent;
 use tributary_domain::Aggregate;
 
-use crate::plan::AggregateChange;
-use crate::read_model::{ReadModel, changed_at, label};
+use tributary_projector::plan::AggregateChange;
+use tributary_projector::read_model::{ReadModel, changed_at, label};
 
 /// Read tables of the account aggregate.
 #[derive(Debug, Default)]

@@ -9,9 +9,12 @@ use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ErrorBody, ServiceUnavailableBody, WriteNotAppliedBody};
 use super::paths::{ACCOUNT, LEDGER};
-use super::{ConsistencyQuery, ReadApi, query_params, rfc3339};
+use tributary_projector::read_api::{
+    ApiError, ConsistencyQuery, ErrorBody, ReadApi, ServiceUnavailableBody, WriteNotAppliedBody,
+    query_params,
+};
+use tributary_projector::rfc3339;
 
 /// The most ledger entries one request returns.
 const MAX_LIMIT: u32 = 1000;

@@ -9,9 +9,12 @@ use axum::extract::{Path, Query, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorBody, ServiceUnavailableBody, WriteNotAppliedBody};
 use super::paths::TRANSFER;
-use super::{ConsistencyQuery, ReadApi, query_params, rfc3339};
+use tributary_projector::read_api::{
+    ApiError, ConsistencyQuery, ErrorBody, ReadApi, ServiceUnavailableBody, WriteNotAppliedBody,
+    query_params,
+};
+use tributary_projector::rfc3339;
 
 /// A transfer as the projection last saw it.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

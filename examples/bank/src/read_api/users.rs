@@ -4,16 +4,19 @@
 //! lookup normalizes the address it is given the same way: `Ann@Example.com` finds the user
 //! who registered `ann@example.com`.
 
+use crate::email_claim::normalize_email;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use serde::Serialize;
-use tributary_bank::email_claim::normalize_email;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorBody, ServiceUnavailableBody, WriteNotAppliedBody};
 use super::paths::{USER, USER_BY_EMAIL};
-use super::{ConsistencyQuery, ReadApi, query_params, rfc3339};
+use tributary_projector::read_api::{
+    ApiError, ConsistencyQuery, ErrorBody, ReadApi, ServiceUnavailableBody, WriteNotAppliedBody,
+    query_params,
+};
+use tributary_projector::rfc3339;
 
 /// A user as the projection last saw them.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]

@@ -1,4 +1,5 @@
-//! `projector`: the query side of Tributary as a binary.
+//! The command line of a domain's `projector` binary: the query side of Tributary as a
+//! program, so that a domain's `main` is one call to [`main`].
 //!
 //! `projector run` consumes the events topics into the read tables and serves the read API,
 //! `/metrics`, `/healthz` and `/readyz`; `projector migrate` applies the SQL migrations (which
@@ -7,11 +8,13 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tributary_projector::app;
-use tributary_projector::config::ProjectorConfig;
 use tributary_runtime::telemetry::{LogFormat, init_logging};
 use tributary_store::database;
 use tributary_store::database::DatabaseArgs;
+
+use crate::Projection;
+use crate::app;
+use crate::config::ProjectorConfig;
 
 /// Folds Tributary's events into PostgreSQL read tables exactly once and serves them.
 ///
@@ -39,12 +42,13 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Parses the command line and runs `projection` (`run`) or applies its migrations
+/// (`migrate`).
+pub async fn main<P: Projection>(projection: P) -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(config) => {
             init_logging(config.log_format, "info");
-            app::run(config).await
+            app::run(config, projection).await
         }
         Command::Migrate {
             database,
@@ -58,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
                 1,
             )
             .await?;
-            tributary_projector::migrate(&pool, &database.schema)
+            crate::migrate(&pool, &database.schema, projection.migrations().as_ref())
                 .await
                 .context("projector migrate failed")?;
             tracing::info!(schema = %database.schema, "migrations applied");

@@ -46,9 +46,13 @@ impl TestDb {
         let pool = database::connect(&url, &schema, "read-api-test", 4)
             .await
             .unwrap_or_else(|error| panic!("{error}"));
-        tributary_projector::migrate(&pool, &schema)
-            .await
-            .unwrap_or_else(|error| panic!("{error}"));
+        tributary_projector::migrate(
+            &pool,
+            &schema,
+            Some(&tributary_bank::read_model::read_model_migrations()),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
         Self { pool, schema }
     }
 
@@ -211,7 +215,9 @@ async fn each_resource_is_served_as_json() {
     db.insert_ledger_entry(3, "withdrawal", -50, 700).await;
     db.insert_user().await;
     db.insert_transfer().await;
-    let router = db.api(LONG_BOUND).router();
+    let router = db
+        .api(LONG_BOUND)
+        .router(tributary_bank::read_api::routes());
 
     let (status, account) = get(&router, "/v1/accounts/acc-1").await;
     assert_eq!(status, StatusCode::OK);
@@ -271,7 +277,9 @@ async fn each_resource_is_served_as_json() {
 #[tokio::test]
 async fn unknown_ids_answer_404_naming_them() {
     let db = TestDb::new().await;
-    let router = db.api(LONG_BOUND).router();
+    let router = db
+        .api(LONG_BOUND)
+        .router(tributary_bank::read_api::routes());
     let cases = [
         ("/v1/accounts/acc-1", "account acc-1 not found"),
         ("/v1/accounts/acc-1/ledger", "account acc-1 not found"),
@@ -294,7 +302,9 @@ async fn unknown_ids_answer_404_naming_them() {
 async fn malformed_requests_answer_400_naming_what_is_wrong() {
     let db = TestDb::new().await;
     db.insert_account("acc-1", 700, 3).await;
-    let router = db.api(LONG_BOUND).router();
+    let router = db
+        .api(LONG_BOUND)
+        .router(tributary_bank::read_api::routes());
 
     let (status, body) = get(&router, "/v1/accounts/acc-1?consistency=x").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -320,7 +330,9 @@ async fn malformed_requests_answer_400_naming_what_is_wrong() {
 async fn a_token_of_a_topic_the_projection_does_not_read_answers_422_at_once() {
     let db = TestDb::new().await;
     db.insert_account("acc-1", 700, 3).await;
-    let router = db.api(LONG_BOUND).router();
+    let router = db
+        .api(LONG_BOUND)
+        .router(tributary_bank::read_api::routes());
     let uri = "/v1/accounts/acc-1?consistency=bank.email-claim.events:3:7";
     let (status, body) = within(PROMPTLY, "the refused read", get(&router, uri)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -337,7 +349,9 @@ async fn a_token_already_committed_is_answered_at_once() {
     db.insert_account("acc-1", 700, 3).await;
     db.set_offset(0, 43).await;
     // No listener: the committed offset is found in the table.
-    let router = db.api(LONG_BOUND).router();
+    let router = db
+        .api(LONG_BOUND)
+        .router(tributary_bank::read_api::routes());
 
     let uri = format!("/v1/accounts/acc-1?consistency={TOPIC}:0:42");
     let (status, body) = within(PROMPTLY, "a satisfied read", get(&router, &uri)).await;
@@ -354,7 +368,7 @@ async fn a_token_committed_later_wakes_the_waiting_read() {
     let api = db.api(LONG_BOUND);
     let shutdown = Shutdown::new();
     let listener = api.start(shutdown.clone()).await.unwrap();
-    let router = api.router();
+    let router = api.router(tributary_bank::read_api::routes());
 
     let uri = format!("/v1/accounts/acc-7?consistency={TOPIC}:0:42");
     let read = tokio::spawn(async move { get(&router, &uri).await });
@@ -380,7 +394,7 @@ async fn commits_missed_while_the_listener_was_disconnected_are_read_from_the_ta
     let api = db.api(LONG_BOUND);
     let shutdown = Shutdown::new();
     let _listener = api.start(shutdown.clone()).await.unwrap();
-    let router = api.router();
+    let router = api.router(tributary_bank::read_api::routes());
 
     db.insert_account("acc-1", 700, 3).await;
     let uri = format!("/v1/accounts/acc-1?consistency={TOPIC}:0:20");
@@ -419,7 +433,7 @@ async fn a_token_never_reached_answers_503_within_the_bound() {
     let api = db.api(bound);
     let shutdown = Shutdown::new();
     let _listener = api.start(shutdown.clone()).await.unwrap();
-    let router = api.router();
+    let router = api.router(tributary_bank::read_api::routes());
 
     let started = Instant::now();
     let uri = format!("/v1/accounts/acc-1?consistency={TOPIC}:0:42");
@@ -452,7 +466,9 @@ async fn the_api_and_its_openapi_document_are_served_over_http() {
     let db = TestDb::new().await;
     db.insert_account("acc-1", 700, 3).await;
     db.set_offset(0, 1).await;
-    let router = db.api(LONG_BOUND).router();
+    let router = db
+        .api(LONG_BOUND)
+        .router(tributary_bank::read_api::routes());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, router).await });

@@ -70,8 +70,20 @@ async fn the_engine_set_creates_only_the_engine_tables_and_the_projector_adds_it
         [1, 3, 5]
     );
 
-    tributary_projector::migrate(&pool, &schema).await.unwrap();
-    tributary_projector::migrate(&pool, &schema).await.unwrap();
+    tributary_projector::migrate(
+        &pool,
+        &schema,
+        Some(&tributary_bank::read_model::read_model_migrations()),
+    )
+    .await
+    .unwrap();
+    tributary_projector::migrate(
+        &pool,
+        &schema,
+        Some(&tributary_bank::read_model::read_model_migrations()),
+    )
+    .await
+    .unwrap();
     for table in ["accounts", "account_ledger", "users", "transfers"] {
         assert!(exists(&pool, table).await, "{table}");
     }
@@ -89,7 +101,7 @@ async fn a_schema_with_the_shared_history_of_earlier_builds_is_taken_over() {
     let folder = std::env::temp_dir().join(format!("tributary-legacy-{schema}"));
     std::fs::create_dir_all(&folder).unwrap();
     let root = repo_root();
-    for source in ["store/migrations", "projector/migrations"] {
+    for source in ["store/migrations", "examples/bank/migrations"] {
         for entry in std::fs::read_dir(root.join(source)).unwrap() {
             let path = entry.unwrap().path();
             std::fs::copy(&path, folder.join(path.file_name().unwrap())).unwrap();
@@ -105,7 +117,13 @@ async fn a_schema_with_the_shared_history_of_earlier_builds_is_taken_over() {
 
     // Without taking the history over, the engine's first migration would run again and fail
     // on its existing tables.
-    tributary_projector::migrate(&pool, &schema).await.unwrap();
+    tributary_projector::migrate(
+        &pool,
+        &schema,
+        Some(&tributary_bank::read_model::read_model_migrations()),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         versions(&pool, "_tributary_engine_migrations").await,
         [1, 3, 5]

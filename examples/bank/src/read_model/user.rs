@@ -3,11 +3,11 @@
 //! the command side, not here: a partition that lags may still show an address another
 //! partition's user has taken over since (see migration 0004).
 
+use crate::user::{User, UserStatus};
 use sqlx::PgConnection;
-use tributary_bank::user::{User, UserStatus};
 
-use crate::plan::AggregateChange;
-use crate::read_model::{ReadModel, changed_at};
+use tributary_projector::plan::AggregateChange;
+use tributary_projector::read_model::{ReadModel, changed_at};
 
 /// Read table of the user aggregate.
 #[derive(Debug, Default)]

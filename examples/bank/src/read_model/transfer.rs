@@ -1,10 +1,10 @@
 //! `transfers`: one row per requested transfer, with where its saga has got.
 
+use crate::transfer::{Transfer, TransferStatus};
 use sqlx::PgConnection;
-use tributary_bank::transfer::{Transfer, TransferStatus};
 
-use crate::plan::AggregateChange;
-use crate::read_model::{ReadModel, changed_at, label};
+use tributary_projector::plan::AggregateChange;
+use tributary_projector::read_model::{ReadModel, changed_at, label};
 
 /// Read table of the transfer aggregate.
 #[derive(Debug, Default)]
