@@ -77,6 +77,9 @@ pub trait DomainRecord:
 ///     type Command = Cmd;
 ///     type Event = Evt;
 ///     type Saga = NoSaga;
+///     fn name(&self) -> &'static str {
+///         "shop"
+///     }
 ///     fn schemas(&self) -> &'static SchemaRegistry {
 ///         tributary_schemas::protocol_registry()
 ///     }
@@ -97,6 +100,11 @@ pub trait Domain: Send + Sync + 'static {
 
     /// The processes spanning aggregates; a domain without any returns steps for no event.
     type Saga: Saga<Event = Self::Event, Command = Self::Command> + Send + Sync;
+
+    /// The domain's name (`bank`, `shop`): the default name of its projection, which keys the
+    /// projection's offsets, markers and consumer group and names the snapshot the command
+    /// side rebuilds from (`PROJECTOR_NAME` overrides it on both sides).
+    fn name(&self) -> &'static str;
 
     /// Every schema the domain's records use, with the pipeline's own
     /// ([`SchemaRegistry::with_protocol`]).
@@ -131,7 +139,10 @@ pub trait Domain: Send + Sync + 'static {
 /// Declares an enum over the record sets of a domain's aggregates (their commands, or their
 /// events) and implements [`DomainRecord`] for it, with `From` for each member.
 ///
-/// ```ignore
+/// For example (the shop's, in `examples/shop/src/lib.rs`, where `CartCommand` and
+/// `StockCommand` are `record_set!` enums and `Cart` and `StockItem` aggregates):
+///
+/// ```text
 /// tributary_domain::domain_records! {
 ///     /// A command to any aggregate of the shop.
 ///     pub enum ShopCommand {

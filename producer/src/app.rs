@@ -84,7 +84,10 @@ pub async fn run<D: GatewayCommands>(
             kafka: kafka.clone(),
             topology: topology.clone(),
             pool,
-            projection: config.projection.clone(),
+            projection: config
+                .projection
+                .clone()
+                .unwrap_or_else(|| domain.name().to_owned()),
             kinds: kinds_of(domain.as_ref()),
             codec: domain.codec(),
             producer: producer.clone(),

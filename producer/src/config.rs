@@ -17,9 +17,10 @@ pub struct ProducerConfig {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// Projection whose snapshot the processor and the saga runner rebuild from.
-    #[arg(long, env = "PROJECTOR_NAME", default_value = "bank")]
-    pub projection: String,
+    /// Projection whose snapshot the processor and the saga runner rebuild from [default: the
+    /// domain's name, e.g. `bank`].
+    #[arg(long, env = "PROJECTOR_NAME")]
+    pub projection: Option<String>,
 
     /// Topic layout.
     #[command(flatten)]

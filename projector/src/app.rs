@@ -31,6 +31,7 @@ pub async fn run<P: Projection>(config: ProjectorConfig, projection: P) -> anyho
     let domain = projection.domain();
     let topology = config.topics.topology(&domain.aggregate_types());
     let topics = projection.sources(&topology);
+    let name = config.projection_name(domain.name());
     let instance_id = config.instance_id();
     let shutdown = Shutdown::new();
     shutdown
@@ -54,7 +55,7 @@ pub async fn run<P: Projection>(config: ProjectorConfig, projection: P) -> anyho
     let kafka = KafkaSettings::from_env("127.0.0.1:9092");
     check_topics(&config, &kafka, &topology, &topics).await?;
 
-    let metrics = Arc::new(ProjectorMetrics::new(&config.projection));
+    let metrics = Arc::new(ProjectorMetrics::new(&name));
     let producer: FutureProducer = kafka
         .producer()?
         .create()
@@ -64,19 +65,19 @@ pub async fn run<P: Projection>(config: ProjectorConfig, projection: P) -> anyho
         producer.clone(),
         pool.clone(),
         codec.clone(),
-        &config.projection,
+        &name,
         &topology.markers(),
         config.marker_interval(),
         Arc::clone(&metrics),
     );
     let (commands, command_receiver) = ConsumerCommands::channel();
     let shared = Arc::new(Shared {
-        projection: config.projection.clone(),
+        projection: name.clone(),
         instance_id: instance_id.clone(),
         pool: pool.clone(),
         codec,
         metrics: Arc::clone(&metrics),
-        dead_letters: DeadLetterPublisher::new(producer, &config.projection),
+        dead_letters: DeadLetterPublisher::new(producer, &name),
         markers,
         readiness: readiness.clone(),
         consumer: commands,
@@ -92,7 +93,7 @@ pub async fn run<P: Projection>(config: ProjectorConfig, projection: P) -> anyho
     let read_api = ReadApi::new(
         pool.clone(),
         ReadApiSettings {
-            projection: config.projection.clone(),
+            projection: name.clone(),
             schema: schema.clone(),
             topics: topics
                 .iter()
@@ -117,7 +118,7 @@ pub async fn run<P: Projection>(config: ProjectorConfig, projection: P) -> anyho
         shutdown.clone(),
         config.shutdown_grace(),
     );
-    let mut consumer_config = kafka.positioned_consumer(&config.group_id())?;
+    let mut consumer_config = kafka.positioned_consumer(&config.group_id(&name))?;
     consumer_config
         .set("statistics.interval.ms", "5000")
         .set("client.id", format!("tributary-projector-{instance_id}"));
@@ -129,7 +130,7 @@ pub async fn run<P: Projection>(config: ProjectorConfig, projection: P) -> anyho
     consumer
         .subscribe(&names)
         .context("cannot subscribe to the events topics")?;
-    tracing::info!(instance_id, projection = %config.projection, group = %config.group_id(), topics = ?names, http = %config.http_addr, "projector started");
+    tracing::info!(instance_id, projection = %name, group = %config.group_id(&name), topics = ?names, http = %config.http_addr, "projector started");
 
     let consumer_thread = std::thread::Builder::new()
         .name("kafka-consumer".to_owned())

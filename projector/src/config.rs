@@ -17,9 +17,10 @@ pub struct ProjectorConfig {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// Name of the projection; keys its offsets, markers and consumer group.
-    #[arg(long, env = "PROJECTOR_NAME", default_value = "bank")]
-    pub projection: String,
+    /// Name of the projection; keys its offsets, markers and consumer group [default: the
+    /// domain's name, e.g. `bank`].
+    #[arg(long, env = "PROJECTOR_NAME")]
+    pub projection: Option<String>,
 
     /// Topic layout.
     #[command(flatten)]
@@ -81,10 +82,19 @@ pub struct ProjectorConfig {
 
 impl ProjectorConfig {
     /// The consumer group of the projection.
-    pub fn group_id(&self) -> String {
-        self.group_id.clone().unwrap_or_else(|| {
-            format!("{}.projector.{}", self.topics.topic_prefix, self.projection)
-        })
+    /// The consumer group of projection `projection`: `PROJECTOR_GROUP_ID`, or
+    /// `<prefix>.projector.<projection>`.
+    pub fn group_id(&self, projection: &str) -> String {
+        self.group_id
+            .clone()
+            .unwrap_or_else(|| format!("{}.projector.{projection}", self.topics.topic_prefix))
+    }
+
+    /// The projection's name: `PROJECTOR_NAME`, or `domain_name` (the domain's own).
+    pub fn projection_name(&self, domain_name: &str) -> String {
+        self.projection
+            .clone()
+            .unwrap_or_else(|| domain_name.to_owned())
     }
 
     /// The instance ID, defaulted from the host name and process ID.

@@ -32,9 +32,15 @@ impl TestPipeline {
     /// Creates every topic of the bank layout under a fresh prefix, with `partitions`
     /// partitions for commands and events.
     pub async fn create(name: &str, partitions: i32) -> Self {
+        Self::create_for(name, &tributary_bank::AGGREGATE_TYPES, partitions).await
+    }
+
+    /// Creates every topic of the layout of a domain with `aggregate_types` under a fresh
+    /// prefix, with `partitions` partitions for commands and events.
+    pub async fn create_for(name: &str, aggregate_types: &[&str], partitions: i32) -> Self {
         let prefix = unique_name(name);
         let schema = format!("t_{}", prefix.rsplit('.').next().unwrap_or_default());
-        let topology = Topology::new(&prefix, tributary_bank::AGGREGATE_TYPES, partitions);
+        let topology = Topology::new(&prefix, aggregate_types.iter().copied(), partitions);
         let config = kafka().admin().expect("admin client configuration");
         admin::create_missing_topics(&config, &topology.topics(), 1, BROKER_TIMEOUT)
             .await

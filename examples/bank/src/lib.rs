@@ -108,6 +108,10 @@ impl Domain for Bank {
     type Event = BankEvent;
     type Saga = sagas::BankSaga;
 
+    fn name(&self) -> &'static str {
+        "bank"
+    }
+
     fn schemas(&self) -> &'static SchemaRegistry {
         schemas()
     }
