@@ -14,7 +14,7 @@ fn projector_binary() -> String {
     let path = Path::new(env!("CARGO_BIN_EXE_bench")).with_file_name("projector");
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build -p tributary-projector` (or `cargo test --workspace`, which builds it) first",
+        "{} is missing: run `cargo build -p tributary-bank` (or `cargo test --workspace`, which builds it) first",
         path.display()
     );
     path.to_string_lossy().into_owned()

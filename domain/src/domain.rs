@@ -139,17 +139,17 @@ pub trait Domain: Send + Sync + 'static {
 /// Declares an enum over the record sets of a domain's aggregates (their commands, or their
 /// events) and implements [`DomainRecord`] for it, with `From` for each member.
 ///
-/// For example (the shop's, in `examples/shop/src/lib.rs`, where `CartCommand` and
-/// `StockCommand` are `record_set!` enums and `Cart` and `StockItem` aggregates):
+/// For example, the shop's (`examples/shop/src/lib.rs`), where `StockCommand` and
+/// `OrderCommand` are `record_set!` enums and `StockItem` and `Order` aggregates:
 ///
 /// ```text
 /// tributary_domain::domain_records! {
-///     /// A command to any aggregate of the shop.
+///     /// A command to any shop aggregate.
 ///     pub enum ShopCommand {
-///         /// A command to a cart.
-///         Cart(CartCommand) => Cart,
 ///         /// A command to a stock item.
 ///         Stock(StockCommand) => StockItem,
+///         /// A command to an order.
+///         Order(OrderCommand) => Order,
 ///     }
 /// }
 /// ```

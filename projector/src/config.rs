@@ -81,7 +81,6 @@ pub struct ProjectorConfig {
 }
 
 impl ProjectorConfig {
-    /// The consumer group of the projection.
     /// The consumer group of projection `projection`: `PROJECTOR_GROUP_ID`, or
     /// `<prefix>.projector.<projection>`.
     pub fn group_id(&self, projection: &str) -> String {

@@ -39,13 +39,13 @@ use crate::pipeline::TestPipeline;
 use crate::process::ServiceProcess;
 use crate::{BROKER_TIMEOUT, consumer, enqueue_deadline, producer, unique_name};
 
-/// The projector binary next to `producer_binary` (`env!("CARGO_BIN_EXE_producer")`): Cargo
-/// builds only the binaries of the package under test, so it must have been built before.
+/// The projector binary next to `producer_binary` (`env!("CARGO_BIN_EXE_producer")`): both are
+/// the bank's binaries, built with the package whose tests call this.
 pub fn projector_binary(producer_binary: &str) -> String {
     let projector = Path::new(producer_binary).with_file_name("projector");
     assert!(
         projector.exists(),
-        "{} does not exist: build it first with `cargo build -p tributary-projector`",
+        "{} does not exist: build it first with `cargo build -p tributary-bank`",
         projector.display()
     );
     projector.to_string_lossy().into_owned()

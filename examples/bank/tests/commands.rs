@@ -60,7 +60,7 @@ fn projector_binary() -> PathBuf {
     let path = Path::new(PRODUCER).with_file_name("projector");
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build -p tributary-projector` (or `cargo test --workspace`, which builds it) before these tests",
+        "{} is missing: run `cargo build -p tributary-bank` (or `cargo test --workspace`, which builds it) before these tests",
         path.display()
     );
     path
@@ -637,7 +637,7 @@ async fn the_gateway_answers_the_documented_status_codes_against_the_real_proces
     assert_eq!(
         error,
         ErrorBody {
-            error: "command.amount: expected a positive whole number of minor units, got -5".into(),
+            error: "command.amount: expected a positive whole number, got -5".into(),
             field: Some("command.amount".into()),
         }
     );

@@ -675,7 +675,7 @@ async fn refused_requests_are_answered_400_413_422_and_write_nothing() {
         (
             json!({"aggregate": "account", "id": "acc-1", "command": {"type": "Deposit", "amount": -5}}),
             "command.amount",
-            "command.amount: expected a positive whole number of minor units, got -5",
+            "command.amount: expected a positive whole number, got -5",
         ),
         (
             json!({"command_id": "xyz", "aggregate": "account", "id": "acc-1", "command": {"type": "Deposit", "amount": 5}}),

@@ -10,8 +10,8 @@
 //! that skipped the version rule (or voided valid records) fails here.
 //!
 //! The consumer is built by `scripts/jvm-consumer.sh`, whose launcher `scripts/test.sh` exports
-//! as `TRIBUTARY_JVM_CONSUMER`. The test lives in the projector's crate because only there does
-//! Cargo build the `projector` binary for it.
+//! as `TRIBUTARY_JVM_CONSUMER`. The test lives in the bank's crate because only there does
+//! Cargo build the bank's `projector` binary for it.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

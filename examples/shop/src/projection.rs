@@ -78,15 +78,23 @@ impl ReadModel for StockLevels {
         connection: &'a mut PgConnection,
         changes: &'a [AggregateChange<StockItem>],
     ) -> Result<(), sqlx::Error> {
-        let ids: Vec<&str> = changes.iter().map(|c| c.aggregate_id.as_str()).collect();
-        let state = |c: &AggregateChange<StockItem>| c.after.versioned.state.clone();
-        let available: Vec<i64> = changes.iter().map(|c| state(c).available).collect();
-        let reserved: Vec<i64> = changes.iter().map(|c| state(c).reserved).collect();
-        let versions: Vec<i64> = changes
+        // An item no stock was ever added for has no row, even when an order named it.
+        let stocked: Vec<&AggregateChange<StockItem>> = changes
+            .iter()
+            .filter(|c| c.after.versioned.state.received > 0)
+            .collect();
+        if stocked.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = stocked.iter().map(|c| c.aggregate_id.as_str()).collect();
+        let items: Vec<&StockItem> = stocked.iter().map(|c| &c.after.versioned.state).collect();
+        let available: Vec<i64> = items.iter().map(|item| item.available).collect();
+        let reserved: Vec<i64> = items.iter().map(|item| item.reserved).collect();
+        let versions: Vec<i64> = stocked
             .iter()
             .map(|c| c.after.versioned.version as i64)
             .collect();
-        let times: Vec<i64> = changes.iter().map(changed_at).collect();
+        let times: Vec<i64> = stocked.iter().map(|c| changed_at(c)).collect();
         sqlx::query(
             "INSERT INTO stock_levels (sku, available, reserved, version, updated_at)
              SELECT sku, available, reserved, version,

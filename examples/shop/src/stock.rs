@@ -14,6 +14,9 @@ pub struct StockItem {
     pub available: i64,
     /// Units set aside for orders.
     pub reserved: i64,
+    /// Units ever added: zero for an item no stock was ever recorded for, which a
+    /// reservation may still name (it is refused).
+    pub received: i64,
 }
 
 impl Aggregate for StockItem {
@@ -43,7 +46,10 @@ impl Aggregate for StockItem {
 
     fn apply(&mut self, event: &StockEvent) {
         match event {
-            StockEvent::Added(added) => self.available += added.quantity,
+            StockEvent::Added(added) => {
+                self.available += added.quantity;
+                self.received += added.quantity;
+            }
             StockEvent::Reserved(reserved) => {
                 self.available -= reserved.quantity;
                 self.reserved += reserved.quantity;

@@ -135,6 +135,16 @@ async fn orders_reserve_stock_through_the_pipeline_and_are_read_with_their_token
         format!("4 units of {sku} asked for, 2 available")
     );
 
+    let unknown = format!("{}-no-such-sku", pipeline.prefix);
+    let orphan = format!("{}-order-3", pipeline.prefix);
+    let order = json!({"type": "PlaceOrder", "sku": unknown, "quantity": 1});
+    let (status, placed) = send(&producer, "order", &orphan, order).await;
+    assert_eq!(status, 200, "{placed}");
+    let rejected = decided_order(&projector, &orphan).await;
+    assert_eq!(rejected["status"], "rejected", "{rejected}");
+    let (status, none) = read(&projector, &format!("/v1/stock/{unknown}")).await;
+    assert_eq!(status, 404, "an item never stocked has no row: {none}");
+
     let (_, stock) = read(&projector, &format!("/v1/stock/{sku}")).await;
     assert_eq!(
         (stock["available"].as_i64(), stock["reserved"].as_i64()),

@@ -4,7 +4,7 @@
 //!
 //! One table drives the parser, the messages that list what an aggregate or a command has, and
 //! the OpenAPI schema, so they cannot disagree. A domain writes its table as statics (see the
-//! bank's `gateway::catalog`) and checks it against its record sets and `.avsc` files in its
+//! bank's `gateway::table` in `examples/bank`) and checks it against its record sets and `.avsc` files in its
 //! tests, so it cannot fall behind the contract either.
 
 use tributary_schemas::Codec;

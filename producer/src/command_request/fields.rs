@@ -123,7 +123,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A required amount: a positive whole number of minor units that fits in 64 bits.
+    /// A required amount or quantity: a positive whole number that fits in 64 bits.
     pub fn amount(&self, name: &str) -> Result<i64, Invalid> {
         self.check(name, amount)
     }
@@ -230,12 +230,12 @@ fn amount(value: &Value) -> Check<i64> {
         (Some(amount), _) if amount > 0 => Ok(amount),
         // A whole number beyond i64: positive, so say what is wrong with it.
         (None, Some(_)) => Err(format!(
-            "{} is too large; the most is {} minor units",
+            "{} is too large; the most is {}",
             describe(value),
             i64::MAX
         )),
         _ => Err(format!(
-            "expected a positive whole number of minor units, got {}",
+            "expected a positive whole number, got {}",
             describe(value)
         )),
     }
@@ -299,21 +299,18 @@ mod tests {
         assert_eq!(fields.amount("ok"), Ok(5));
         assert_eq!(fields.amount("max"), Ok(i64::MAX));
         let problem = |name: &str| fields.amount(name).unwrap_err().problem;
-        assert_eq!(
-            problem("zero"),
-            "expected a positive whole number of minor units, got 0"
-        );
+        assert_eq!(problem("zero"), "expected a positive whole number, got 0");
         assert_eq!(
             problem("fraction"),
-            "expected a positive whole number of minor units, got 1.5"
+            "expected a positive whole number, got 1.5"
         );
         assert_eq!(
             problem("text"),
-            "expected a positive whole number of minor units, got \"5\""
+            "expected a positive whole number, got \"5\""
         );
         assert_eq!(
             problem("huge"),
-            "18446744073709551615 is too large; the most is 9223372036854775807 minor units"
+            "18446744073709551615 is too large; the most is 9223372036854775807"
         );
         assert_eq!(problem("absent"), "missing");
     }

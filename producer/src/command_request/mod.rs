@@ -231,7 +231,9 @@ fn read_command_type<C>(
             "expected the name of a command such as {:?}, got {}",
             aggregate
                 .commands
-                .first()
+                .iter()
+                .find(|command| command.is_for_clients())
+                .or(aggregate.commands.first())
                 .map_or("", |command| command.name),
             describe(value)
         );

@@ -124,6 +124,7 @@ async fn submit(
 ) -> Answer {
     let submission = match read(gateway, headers, body) {
         Ok(submission) => submission,
+        Err((StatusCode::INTERNAL_SERVER_ERROR, body)) => return Answer::internal(body.error),
         Err((status, body)) => return Answer::error(Outcome::Invalid, status, body),
     };
     let answer = send_and_wait(gateway, &submission).await;

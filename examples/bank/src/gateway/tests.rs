@@ -109,7 +109,7 @@ fn a_negative_amount_is_refused_naming_the_field() {
         refused(&deposit(json!({"type": "Deposit", "amount": -5}))),
         invalid(
             "command.amount",
-            "command.amount: expected a positive whole number of minor units, got -5"
+            "command.amount: expected a positive whole number, got -5"
         )
     );
 }
@@ -546,10 +546,7 @@ fn bad_value(kind: FieldKind) -> (Value, &'static str) {
         FieldKind::Id => (json!(""), "must not be empty"),
         FieldKind::Text => (json!(5), "expected a string, got 5"),
         FieldKind::OptionalText => (json!(5), "expected a string or null, got 5"),
-        FieldKind::Amount => (
-            json!(0),
-            "expected a positive whole number of minor units, got 0",
-        ),
+        FieldKind::Amount => (json!(0), "expected a positive whole number, got 0"),
         FieldKind::Code(rule) if rule == CURRENCY => (
             json!("EURO"),
             "expected a three-letter upper-case ISO 4217 code such as \"EUR\", got \"EURO\"",

@@ -13,7 +13,8 @@ use utoipa::OpenApi;
 
 use super::{BankReadDoc, paths, routes};
 
-/// The document `/openapi.json` serves.
+/// The bank's part of the document `/openapi.json` serves (the served whole is checked by
+/// `the_router_serves_every_documented_path`).
 struct ApiDoc;
 
 impl ApiDoc {
@@ -77,6 +78,31 @@ async fn the_router_serves_every_documented_path() {
     let request = Request::get(OPENAPI_PATH).body(Body::empty()).unwrap();
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let served: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let mut listed: Vec<&str> = served["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut routes = API_ROUTES.to_vec();
+    listed.sort_unstable();
+    routes.sort_unstable();
+    assert_eq!(listed, routes, "the served document lists every route");
+    for body in [
+        "ErrorBody",
+        "ServiceUnavailableBody",
+        "WriteNotAppliedBody",
+        "AccountView",
+    ] {
+        assert!(
+            served["components"]["schemas"][body].is_object(),
+            "{body} is not served"
+        );
+    }
 }
 
 /// The pattern the document gives the `consistency` parameter of `path`.
