@@ -29,6 +29,7 @@
 #
 # Knobs: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP (1g: the
 # JVM's -Xmx), TRIBUTARY_TOPIC_PREFIX (tributary), TRIBUTARY_PARTITIONS (8),
+# TRIBUTARY_AGGREGATES (the bank example's: account,email-claim,user,transfer),
 # KAFKA_START_TIMEOUT (90 s), KAFKA_STOP_TIMEOUT (30 s), KAFKA_INSTALL_TIMEOUT
 # (900 s), KAFKA_MAX_DATA_MB (4096: larger local data is wiped at start),
 # KAFKA_MAX_PARTITIONS (3000: more partition directories are wiped at start).
@@ -501,10 +502,11 @@ cmd_topics() {
     check_external
   fi
   find_cargo || die "cargo not found (not on PATH, not in ~/.cargo/bin): install a Rust toolchain to build tributary-admin"
-  log "laying out topics with prefix '$TRIBUTARY_TOPIC_PREFIX' on $BOOT_HOST:$BOOT_PORT (tributary-admin ensure)"
+  log "laying out topics of $TRIBUTARY_AGGREGATES with prefix '$TRIBUTARY_TOPIC_PREFIX' on $BOOT_HOST:$BOOT_PORT (tributary-admin ensure)"
   (cd "$TRIBUTARY_ROOT" \
     && KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-$BOOT_HOST:$BOOT_PORT}" \
       TRIBUTARY_TOPIC_PREFIX="$TRIBUTARY_TOPIC_PREFIX" TRIBUTARY_PARTITIONS="$TRIBUTARY_PARTITIONS" \
+      TRIBUTARY_AGGREGATES="$TRIBUTARY_AGGREGATES" \
       cargo run --quiet -p tributary-runtime --bin tributary-admin -- ensure </dev/null) \
     || die "could not lay out the topics (see above)"
 }

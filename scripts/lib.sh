@@ -32,6 +32,9 @@ KAFKA_MAX_DATA_MB="${KAFKA_MAX_DATA_MB:-4096}"
 KAFKA_MAX_PARTITIONS="${KAFKA_MAX_PARTITIONS:-3000}"
 TRIBUTARY_TOPIC_PREFIX="${TRIBUTARY_TOPIC_PREFIX:-tributary}"
 TRIBUTARY_PARTITIONS="${TRIBUTARY_PARTITIONS:-8}"
+# The aggregate types whose topics `kafka.sh topics` lays out: the bank example's, which the
+# demo and the tests run (another domain sets its own).
+TRIBUTARY_AGGREGATES="${TRIBUTARY_AGGREGATES:-account,email-claim,user,transfer}"
 
 # ---- PostgreSQL -----------------------------------------------------------
 PG_HOST="${PG_HOST:-127.0.0.1}"

@@ -42,7 +42,7 @@ pub struct CatchupOptions {
     pub kafka: KafkaSettings,
     /// `PROJECTOR_BATCH_MAX_EVENTS` of the projector (its default: 2000).
     pub batch_max_events: usize,
-    /// `PROJECTOR_RECENT_COMMAND_IDS` of the projector (its default: 32).
+    /// `TRIBUTARY_RECENT_COMMANDS` of the projector (its default: 32).
     pub recent_command_ids: usize,
     /// Keep the variants' schemas after the run (for inspection).
     pub keep_schemas: bool,
@@ -329,7 +329,7 @@ fn projector_env(
             &options.batch_max_events.to_string(),
         ),
         (
-            "PROJECTOR_RECENT_COMMAND_IDS",
+            "TRIBUTARY_RECENT_COMMANDS",
             &options.recent_command_ids.to_string(),
         ),
         ("LOG_FORMAT", "text"),

@@ -18,11 +18,11 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tributary_runtime::kafka::KafkaSettings;
+use tributary_tests::http::HttpClient;
+use tributary_tests::process::ServiceProcess;
 
 use crate::broker;
-use crate::http::HttpClient;
 use crate::report::{Table, thousands};
-use crate::service::Service;
 use crate::variants::VariantSchema;
 
 /// What to run.
@@ -146,14 +146,14 @@ pub async fn run(options: &CommandsOptions) -> anyhow::Result<CommandsReport> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let mut projector = Service::start(
+    let mut projector = ServiceProcess::start(
         "projector",
         &options.projector_binary,
         &["run"],
         &env,
         "PROJECTOR_HTTP_ADDR",
     )?;
-    let mut producer = Service::start(
+    let mut producer = ServiceProcess::start(
         "producer",
         &options.producer_binary,
         &["all"],
@@ -197,8 +197,8 @@ pub async fn run(options: &CommandsOptions) -> anyhow::Result<CommandsReport> {
 
 async fn drive(
     options: &CommandsOptions,
-    projector: &mut Service,
-    producer: &mut Service,
+    projector: &mut ServiceProcess,
+    producer: &mut ServiceProcess,
 ) -> anyhow::Result<Vec<RateResult>> {
     projector.wait_ready(Duration::from_secs(120)).await?;
     producer.wait_ready(Duration::from_secs(120)).await?;
@@ -274,13 +274,13 @@ async fn open_accounts(load: &Arc<Load>) -> anyhow::Result<()> {
                 let body = serde_json::json!({"aggregate": "account", "id": id, "command": command});
                 let response = load
                     .gateway
-                    .post_json("/v1/commands", body.to_string().as_bytes())
+                    .post_json("/v1/commands", &body)
                     .await?;
                 if response.status != 200 {
                     bail!(
                         "setting up {id} was answered {}: {}",
                         response.status,
-                        String::from_utf8_lossy(&response.body)
+                        response.body
                     );
                 }
             }
@@ -393,11 +393,7 @@ async fn one_command(load: &Load, n: u64, due: Instant) -> Outcome {
         "command_id": uuid::Uuid::new_v4().to_string(),
         "command": command,
     });
-    let response = match load
-        .gateway
-        .post_json("/v1/commands", body.to_string().as_bytes())
-        .await
-    {
+    let response = match load.gateway.post_json("/v1/commands", &body).await {
         Ok(response) => response,
         Err(error) => return Outcome::Error(format!("gateway: {error:#}")),
     };
@@ -406,13 +402,10 @@ async fn one_command(load: &Load, n: u64, due: Instant) -> Outcome {
         200 => {}
         409 => return Outcome::Rejected { gateway },
         status => {
-            return Outcome::Error(format!(
-                "gateway answered {status}: {}",
-                String::from_utf8_lossy(&response.body)
-            ));
+            return Outcome::Error(format!("gateway answered {status}: {}", response.body));
         }
     }
-    let token = serde_json::from_slice::<serde_json::Value>(&response.body)
+    let token = serde_json::from_str::<serde_json::Value>(&response.body)
         .ok()
         .and_then(|answer| answer["consistency_token"].as_str().map(str::to_owned));
     let Some(token) = token else {
@@ -429,8 +422,7 @@ async fn one_command(load: &Load, n: u64, due: Instant) -> Outcome {
         },
         Ok(read) => Outcome::Error(format!(
             "read with {token} answered {}: {}",
-            read.status,
-            String::from_utf8_lossy(&read.body)
+            read.status, read.body
         )),
         Err(error) => Outcome::Error(format!("read API: {error:#}")),
     }

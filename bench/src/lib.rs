@@ -11,8 +11,9 @@
 //!   variants;
 //! - [`variants`]: bulk limit, the projector's own path, `projector run` processes, naive;
 //! - [`digest`]: proof that the variants wrote identical tables;
-//! - [`catchup`]: the scenario itself; [`commands`]: the command-path scenario, over
-//!   [`service`] (child processes) and [`http`] (a keep-alive client);
+//! - [`catchup`]: the scenario itself; [`commands`]: the command-path scenario, over the
+//!   child processes and the keep-alive HTTP client the tests use too
+//!   (`tributary_tests::process`, `tributary_tests::http`);
 //! - [`machine`] and [`report`]: what it ran on, the printed table, the JSON file;
 //! - [`cli`]: the command line.
 
@@ -21,10 +22,8 @@ pub mod catchup;
 pub mod cli;
 pub mod commands;
 pub mod digest;
-pub mod http;
 pub mod machine;
 pub mod report;
 pub mod rows;
-pub mod service;
 pub mod variants;
 pub mod workload;

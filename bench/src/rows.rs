@@ -21,7 +21,7 @@ use tributary_projector::read_model::{changed_at, label};
 
 /// How a column's value travels and lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum ColumnType {
     /// `text`.
     Text,
     /// `bigint`.
@@ -36,14 +36,14 @@ pub enum Kind {
     Now,
 }
 
-impl Kind {
+impl ColumnType {
     /// The column type a carried value has before it lands.
     fn carried_type(self) -> &'static str {
         match self {
-            Kind::Text => "text",
-            Kind::BigInt | Kind::Millis | Kind::Now => "bigint",
-            Kind::Bool => "boolean",
-            Kind::Json => "jsonb",
+            ColumnType::Text => "text",
+            ColumnType::BigInt | ColumnType::Millis | ColumnType::Now => "bigint",
+            ColumnType::Bool => "boolean",
+            ColumnType::Json => "jsonb",
         }
     }
 }
@@ -54,10 +54,10 @@ pub struct Column {
     /// Its name.
     pub name: &'static str,
     /// Its kind.
-    pub kind: Kind,
+    pub kind: ColumnType,
 }
 
-const fn col(name: &'static str, kind: Kind) -> Column {
+const fn col(name: &'static str, kind: ColumnType) -> Column {
     Column { name, kind }
 }
 
@@ -72,7 +72,7 @@ pub struct Table {
     pub key: &'static [&'static str],
 }
 
-use Kind::{BigInt, Bool, Json, Millis, Now, Text};
+use ColumnType::{BigInt, Bool, Json, Millis, Now, Text};
 
 /// `accounts`.
 pub const ACCOUNTS: Table = Table {
@@ -161,7 +161,7 @@ pub const AGGREGATE_STATE: Table = Table {
 pub const TABLES: [Table; 5] = [ACCOUNTS, LEDGER, USERS, TRANSFERS, AGGREGATE_STATE];
 
 impl Table {
-    /// The columns whose values are carried (all but [`Kind::Now`]).
+    /// The columns whose values are carried (all but [`ColumnType::Now`]).
     pub fn carried(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| c.kind != Now)
     }

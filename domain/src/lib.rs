@@ -11,11 +11,14 @@
 //!   over.
 //!
 //! The reference domain that implements them, a bank, is the `tributary-bank` crate under
-//! `examples/bank`.
+//! `examples/bank`. [`testing`] (feature `testing`) holds the engine's own test domain, a
+//! counter, so that the engine crates test against a real aggregate without an example.
 
 pub mod aggregate;
 pub mod domain;
 pub mod saga;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use aggregate::{
     Aggregate, RecordedDecision, Rejection, Versioned, decide_recorded, refusal_reason,

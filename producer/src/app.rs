@@ -1,7 +1,6 @@
 //! Wiring of the `producer` binary: the gateway, the processor and the saga runner, each
 //! alone or together in one process, with their HTTP server, stopped in order on SIGTERM.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,10 +8,9 @@ use anyhow::Context as _;
 use rdkafka::producer::FutureProducer;
 
 use crate::GatewayCommands;
+use tributary_runtime::Shutdown;
 use tributary_runtime::http::{self, Readiness};
 use tributary_runtime::kafka::{KafkaSettings, admin};
-use tributary_runtime::topology::TopicSpec;
-use tributary_runtime::{Shutdown, Topology};
 
 use crate::config::ProducerConfig;
 use crate::context::CommandSide;
@@ -51,7 +49,16 @@ pub async fn run<D: GatewayCommands>(
     let metrics = ProducerMetrics::new(registry.clone());
     let topology = config.topics.topology(&domain.aggregate_types());
     let kafka = KafkaSettings::from_env("127.0.0.1:9092");
-    check_topics(&config, &kafka, &topology).await?;
+    // The command side reads and writes every topic but the dead-letter ones.
+    admin::prepare_topics(
+        &kafka.admin()?,
+        &topology,
+        |spec| !spec.name.ends_with(".dlq"),
+        config.topics.preparation(),
+        Duration::from_secs(30),
+    )
+    .await
+    .context("the topics do not match the command side")?;
     let producer: FutureProducer = kafka
         .producer()?
         .create()
@@ -91,7 +98,7 @@ pub async fn run<D: GatewayCommands>(
             kinds: kinds_of(domain.as_ref()),
             codec: domain.codec(),
             producer: producer.clone(),
-            keep_commands: config.recent_commands,
+            keep_commands: config.dedup.recent_commands,
             instance_id: instance_id.clone(),
             metrics: metrics.clone(),
         });
@@ -155,26 +162,4 @@ fn spawn_member<F: HandlerFactory>(
             shutdown.trigger();
         }
     })
-}
-
-/// Checks (or, with `TOPICS_AUTO_CREATE`, creates) the topics the command side uses.
-async fn check_topics(
-    config: &ProducerConfig,
-    kafka: &KafkaSettings,
-    topology: &Topology,
-) -> anyhow::Result<()> {
-    let admin_config = kafka.admin()?;
-    let timeout = Duration::from_secs(30);
-    let uses = |spec: &TopicSpec| !spec.name.ends_with(".dlq");
-    if config.topics.auto_create {
-        let specs: Vec<TopicSpec> = topology.topics().into_iter().collect();
-        for topic in admin::create_missing_topics(&admin_config, &specs, 1, timeout).await? {
-            tracing::info!(topic, "created topic");
-        }
-    }
-    let observed: BTreeMap<String, i32> = admin::partition_counts(&admin_config, timeout)?;
-    topology
-        .check_topics(&observed, uses)
-        .context("the topics do not match the command side")?;
-    Ok(())
 }

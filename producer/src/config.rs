@@ -8,6 +8,7 @@ use clap::Args;
 use tributary_runtime::telemetry::LogFormat;
 use tributary_runtime::topology::TopicArgs;
 use tributary_store::database::DatabaseArgs;
+use tributary_store::snapshot::DedupWindowArgs;
 
 /// Everything the gateway, the processor and the saga runner need. Kafka client properties
 /// beyond these come from `KAFKA_*` variables (see the README).
@@ -38,9 +39,9 @@ pub struct ProducerConfig {
     #[arg(long, env = "COMMAND_BODY_LIMIT_BYTES", default_value_t = 65_536)]
     pub body_limit_bytes: usize,
 
-    /// Commands remembered per aggregate by the processor, to answer repeats.
-    #[arg(long, env = "PROCESSOR_RECENT_COMMANDS", default_value_t = 32)]
-    pub recent_commands: usize,
+    /// The dedup window of command IDs the processor keeps.
+    #[command(flatten)]
+    pub dedup: DedupWindowArgs,
 
     /// Identifies this process (reply routing, logs); defaults to `<hostname>-<pid>`.
     #[arg(long, env = "PRODUCER_INSTANCE_ID")]
@@ -54,10 +55,7 @@ pub struct ProducerConfig {
 impl ProducerConfig {
     /// The instance ID, defaulted from the host name and process ID.
     pub fn instance_id(&self) -> String {
-        self.instance_id.clone().unwrap_or_else(|| {
-            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "producer".to_owned());
-            format!("{host}-{}", std::process::id())
-        })
+        tributary_runtime::instance::instance_id(self.instance_id.as_deref(), "producer")
     }
 
     /// [`ProducerConfig::command_timeout_ms`] as a duration.

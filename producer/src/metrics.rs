@@ -4,18 +4,37 @@
 
 use std::time::Duration;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
-use tributary_runtime::metrics::register;
+use prometheus::{HistogramVec, IntCounterVec, Registry};
+use tributary_runtime::metrics::{counter_vec, histogram_vec};
+
+/// The name of every metric of the processor and the saga runner, one constant each, so
+/// that code, tests and the deploy assets' check share one spelling.
+pub mod names {
+    /// `tributary_processor_commands_total`.
+    pub const COMMANDS_TOTAL: &str = "tributary_processor_commands_total";
+    /// `tributary_processor_command_duration_seconds`.
+    pub const COMMAND_DURATION_SECONDS: &str = "tributary_processor_command_duration_seconds";
+    /// `tributary_processor_read_back_conflicts_total`.
+    pub const READ_BACK_CONFLICTS_TOTAL: &str = "tributary_processor_read_back_conflicts_total";
+    /// `tributary_processor_rebuilds_total`.
+    pub const REBUILDS_TOTAL: &str = "tributary_processor_rebuilds_total";
+    /// `tributary_processor_duplicate_commands_total`.
+    pub const DUPLICATE_COMMANDS_TOTAL: &str = "tributary_processor_duplicate_commands_total";
+    /// `tributary_saga_commands_sent_total`.
+    pub const SAGA_COMMANDS_SENT_TOTAL: &str = "tributary_saga_commands_sent_total";
+    /// `tributary_processor_commands_blocked_total`.
+    pub const COMMANDS_BLOCKED_TOTAL: &str = "tributary_processor_commands_blocked_total";
+}
 
 /// The name of every metric of the processor and the saga runner.
 pub const METRIC_NAMES: &[&str] = &[
-    "tributary_processor_commands_total",
-    "tributary_processor_command_duration_seconds",
-    "tributary_processor_read_back_conflicts_total",
-    "tributary_processor_rebuilds_total",
-    "tributary_processor_duplicate_commands_total",
-    "tributary_saga_commands_sent_total",
-    "tributary_processor_commands_blocked_total",
+    names::COMMANDS_TOTAL,
+    names::COMMAND_DURATION_SECONDS,
+    names::READ_BACK_CONFLICTS_TOTAL,
+    names::REBUILDS_TOTAL,
+    names::DUPLICATE_COMMANDS_TOTAL,
+    names::SAGA_COMMANDS_SENT_TOTAL,
+    names::COMMANDS_BLOCKED_TOTAL,
 ];
 
 /// Metrics of the processor and the saga runner.
@@ -31,66 +50,53 @@ pub struct ProducerMetrics {
     blocked: IntCounterVec,
 }
 
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    register(
-        registry,
-        name,
-        IntCounterVec::new(Opts::new(name, help), labels),
-    )
-}
-
 impl ProducerMetrics {
     /// Metrics registered in `registry`.
     pub fn new(registry: Registry) -> Self {
-        let duration = register(
+        let duration = histogram_vec(
             &registry,
-            METRIC_NAMES[1],
-            HistogramVec::new(
-                HistogramOpts::new(
-                    METRIC_NAMES[1],
-                    "Time from a command's arrival to its reply, by aggregate.",
-                )
-                .buckets(vec![
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                ]),
-                &["aggregate"],
-            ),
+            names::COMMAND_DURATION_SECONDS,
+            "Time from a command's arrival to its reply, by aggregate.",
+            &["aggregate"],
+            &[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ],
         );
         Self {
-            commands: counter(
+            commands: counter_vec(
                 &registry,
-                METRIC_NAMES[0],
+                names::COMMANDS_TOTAL,
                 "Commands decided, by aggregate and outcome (accepted, rejected).",
                 &["aggregate", "outcome"],
             ),
             duration,
-            conflicts: counter(
+            conflicts: counter_vec(
                 &registry,
-                METRIC_NAMES[2],
+                names::READ_BACK_CONFLICTS_TOTAL,
                 "Writes that lost the race for their version to another writer and were decided again.",
                 &["aggregate"],
             ),
-            rebuilds: counter(
+            rebuilds: counter_vec(
                 &registry,
-                METRIC_NAMES[3],
+                names::REBUILDS_TOTAL,
                 "Partition state rebuilds from the snapshot and the log, by role.",
                 &["role"],
             ),
-            duplicates: counter(
+            duplicates: counter_vec(
                 &registry,
-                METRIC_NAMES[4],
+                names::DUPLICATE_COMMANDS_TOTAL,
                 "Repeated command IDs answered with their first outcome.",
                 &["aggregate"],
             ),
-            saga_commands: counter(
+            saga_commands: counter_vec(
                 &registry,
-                METRIC_NAMES[5],
+                names::SAGA_COMMANDS_SENT_TOTAL,
                 "Commands the saga runner sent, by target aggregate.",
                 &["aggregate"],
             ),
-            blocked: counter(
+            blocked: counter_vec(
                 &registry,
-                METRIC_NAMES[6],
+                names::COMMANDS_BLOCKED_TOTAL,
                 "Commands refused because their aggregate is blocked by a record this build cannot read, by aggregate.",
                 &["aggregate"],
             ),
@@ -152,10 +158,10 @@ mod tests {
     #[test]
     fn every_listed_name_is_exported() {
         let metrics = ProducerMetrics::new(Registry::new());
-        metrics.command_answered("account", true, true, 1, Duration::ZERO);
+        metrics.command_answered("counter", true, true, 1, Duration::ZERO);
         metrics.rebuilt("processor");
-        metrics.saga_command_sent("account");
-        metrics.command_blocked("account");
+        metrics.saga_command_sent("counter");
+        metrics.command_blocked("counter");
         assert_eq!(
             missing(metrics.registry(), METRIC_NAMES),
             Vec::<String>::new()

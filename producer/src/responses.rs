@@ -142,31 +142,31 @@ mod tests {
 
     fn coordinates() -> EventCoordinates {
         EventCoordinates {
-            topic: "bank.account.events".into(),
+            topic: "tributary.counter.events".into(),
             partition: 3,
             offset: 41,
-            event_type: "tributary.bank.account.Deposited".into(),
+            event_type: "testing.counter.Added".into(),
         }
     }
 
     #[test]
     fn an_accepted_command_carries_its_event_and_the_token_to_read_it() {
         let command_id = Uuid::parse_str(COMMAND_ID).unwrap();
-        let accepted = CommandAccepted::new(command_id, "account", "acc-1", 2, Some(coordinates()));
+        let accepted = CommandAccepted::new(command_id, "counter", "c-1", 2, Some(coordinates()));
         assert_eq!(
             serde_json::to_value(&accepted).unwrap(),
             json!({
                 "command_id": COMMAND_ID,
-                "aggregate": "account",
-                "id": "acc-1",
+                "aggregate": "counter",
+                "id": "c-1",
                 "version": 2,
                 "event": {
-                    "topic": "bank.account.events",
+                    "topic": "tributary.counter.events",
                     "partition": 3,
                     "offset": 41,
-                    "type": "tributary.bank.account.Deposited",
+                    "type": "testing.counter.Added",
                 },
-                "consistency_token": "bank.account.events:3:41",
+                "consistency_token": "tributary.counter.events:3:41",
             })
         );
         let json = serde_json::to_string(&accepted).unwrap();
@@ -189,17 +189,17 @@ mod tests {
     fn a_rejected_command_says_why() {
         let rejected = CommandRejected {
             command_id: Uuid::parse_str(COMMAND_ID).unwrap(),
-            aggregate: "account".into(),
-            id: "acc-1".into(),
-            reason: "account acc-1 holds 5, so 7 cannot be withdrawn".into(),
+            aggregate: "counter".into(),
+            id: "c-1".into(),
+            reason: "counter c-1 holds 5, so 7 cannot be taken".into(),
         };
         assert_eq!(
             serde_json::to_value(&rejected).unwrap(),
             json!({
                 "command_id": COMMAND_ID,
-                "aggregate": "account",
-                "id": "acc-1",
-                "reason": "account acc-1 holds 5, so 7 cannot be withdrawn",
+                "aggregate": "counter",
+                "id": "c-1",
+                "reason": "counter c-1 holds 5, so 7 cannot be taken",
             })
         );
     }

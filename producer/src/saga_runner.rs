@@ -4,7 +4,7 @@
 //! Only valid events cause commands: each owned events partition is followed with a book
 //! under the version rule (rebuilt on assignment from the projector's snapshot when the
 //! snapshot is not ahead of the runner, else from the partition's start), so a zombie's void
-//! record never starts a transfer or moves money.
+//! record never causes a saga step.
 //!
 //! Every command carries its cause (`cause` header: this event's partition and offset, and
 //! which step of the reaction it is), and the steps of one partition are sent in its order,

@@ -2,7 +2,6 @@
 //! marker producers, the consumer thread with its workers, and the HTTP server — and stops
 //! them in order on SIGTERM or SIGINT.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +10,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureProducer;
 use tributary_runtime::http::{self, Readiness};
 use tributary_runtime::kafka::{KafkaSettings, admin};
-use tributary_runtime::topology::TopicSpec;
 use tributary_runtime::{Shutdown, Topology};
 
 use crate::config::ProjectorConfig;
@@ -53,7 +51,7 @@ pub async fn run<P: Projection>(config: ProjectorConfig, projection: P) -> anyho
     }
 
     let kafka = KafkaSettings::from_env("127.0.0.1:9092");
-    check_topics(&config, &kafka, &topology, &topics).await?;
+    prepare_topics(&config, &kafka, &topology, &topics).await?;
 
     let metrics = Arc::new(ProjectorMetrics::new(&name));
     let producer: FutureProducer = kafka
@@ -85,7 +83,7 @@ pub async fn run<P: Projection>(config: ProjectorConfig, projection: P) -> anyho
         tuning: Tuning {
             batch_max_events: config.batch_max_events.max(1),
             batch_max_wait: config.batch_max_wait(),
-            recent_command_ids: config.recent_command_ids,
+            recent_commands: config.dedup.recent_commands,
             retry_max_backoff: config.retry_max_backoff(),
         },
     });
@@ -160,8 +158,8 @@ pub async fn run<P: Projection>(config: ProjectorConfig, projection: P) -> anyho
 }
 
 /// Checks (or, with `TOPICS_AUTO_CREATE`, creates) the topics the projection reads and
-/// writes.
-async fn check_topics(
+/// writes: its sources, their dead-letter topics and the markers topic.
+async fn prepare_topics(
     config: &ProjectorConfig,
     kafka: &KafkaSettings,
     topology: &Topology,
@@ -177,19 +175,14 @@ async fn check_topics(
         })
         .chain([topology.markers()])
         .collect();
-    let uses = |spec: &TopicSpec| used.contains(&spec.name);
-    let admin_config = kafka.admin()?;
-    let timeout = Duration::from_secs(30);
-    if config.topics.auto_create {
-        let specs: Vec<TopicSpec> = topology.topics().into_iter().filter(|s| uses(s)).collect();
-        let created = admin::create_missing_topics(&admin_config, &specs, 1, timeout).await?;
-        for topic in created {
-            tracing::info!(topic, "created topic");
-        }
-    }
-    let observed: BTreeMap<String, i32> = admin::partition_counts(&admin_config, timeout)?;
-    topology
-        .check_topics(&observed, uses)
-        .context("the topics do not match the projection")?;
+    admin::prepare_topics(
+        &kafka.admin()?,
+        topology,
+        |spec| used.contains(&spec.name),
+        config.topics.preparation(),
+        Duration::from_secs(30),
+    )
+    .await
+    .context("the topics do not match the projection")?;
     Ok(())
 }

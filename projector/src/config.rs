@@ -8,6 +8,7 @@ use clap::Args;
 use tributary_runtime::telemetry::LogFormat;
 use tributary_runtime::topology::TopicArgs;
 use tributary_store::database::DatabaseArgs;
+use tributary_store::snapshot::DedupWindowArgs;
 
 /// Everything `projector run` needs. Kafka client properties beyond these come from `KAFKA_*`
 /// variables (see the README).
@@ -43,10 +44,9 @@ pub struct ProjectorConfig {
     #[arg(long, env = "PROJECTOR_MARKER_INTERVAL_MS", default_value_t = 1000)]
     pub marker_interval_ms: u64,
 
-    /// Command IDs kept per aggregate in the aggregate-state table, for de-duplication by
-    /// the command side.
-    #[arg(long, env = "PROJECTOR_RECENT_COMMAND_IDS", default_value_t = 32)]
-    pub recent_command_ids: usize,
+    /// The dedup window of command IDs stored in `aggregate_state`.
+    #[command(flatten)]
+    pub dedup: DedupWindowArgs,
 
     /// Connections in the PostgreSQL pool.
     #[arg(long, env = "PROJECTOR_DB_POOL_SIZE", default_value_t = 8)]
@@ -98,10 +98,7 @@ impl ProjectorConfig {
 
     /// The instance ID, defaulted from the host name and process ID.
     pub fn instance_id(&self) -> String {
-        self.instance_id.clone().unwrap_or_else(|| {
-            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "projector".to_owned());
-            format!("{host}-{}", std::process::id())
-        })
+        tributary_runtime::instance::instance_id(self.instance_id.as_deref(), "projector")
     }
 
     /// [`ProjectorConfig::batch_max_wait_ms`] as a duration.

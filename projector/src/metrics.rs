@@ -7,10 +7,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use prometheus::{
-    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-};
-use tributary_runtime::metrics::register;
+use prometheus::{GaugeVec, HistogramVec, IntCounterVec, IntGaugeVec, Registry};
+use tributary_runtime::metrics::{counter_vec, gauge_vec, histogram_vec, int_gauge_vec};
 use tributary_store::offsets::ClaimedPartition;
 
 /// The name of every metric, one constant each, so that code, tests and the deploy assets'
@@ -100,36 +98,6 @@ impl std::fmt::Debug for ProjectorMetrics {
     }
 }
 
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    register(
-        registry,
-        name,
-        IntCounterVec::new(Opts::new(name, help), labels),
-    )
-}
-
-fn int_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    register(
-        registry,
-        name,
-        IntGaugeVec::new(Opts::new(name, help), labels),
-    )
-}
-
-fn histogram(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-    buckets: Vec<f64>,
-) -> HistogramVec {
-    register(
-        registry,
-        name,
-        HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels),
-    )
-}
-
 const SECONDS_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -146,99 +114,94 @@ impl ProjectorMetrics {
         let ptp = &["projection", "topic", "partition"];
         let ptr = &["projection", "topic", "reason"];
         Self {
-            events_applied: counter(
+            events_applied: counter_vec(
                 &r,
                 names::EVENTS_APPLIED_TOTAL,
                 "Events applied to the read tables.",
                 pt,
             ),
-            events_skipped: counter(
+            events_skipped: counter_vec(
                 &r,
                 names::EVENTS_SKIPPED_TOTAL,
                 "Records skipped without being applied (void versions, records already committed).",
                 ptr,
             ),
-            dead_letters: counter(
+            dead_letters: counter_vec(
                 &r,
                 names::DEAD_LETTERS_TOTAL,
                 "Records sent to the dead-letter topic, by reason (parked: behind an earlier failure of the same aggregate).",
                 ptr,
             ),
-            parked_aggregates: counter(
+            parked_aggregates: counter_vec(
                 &r,
                 names::PARKED_AGGREGATES_TOTAL,
                 "Aggregates parked behind an event that could not be applied.",
                 pt,
             ),
-            batch_size: histogram(
+            batch_size: histogram_vec(
                 &r,
                 names::BATCH_SIZE,
                 "Records per committed batch.",
                 p,
-                SIZE_BUCKETS.to_vec(),
+                &SIZE_BUCKETS,
             ),
-            batch_duration: histogram(
+            batch_duration: histogram_vec(
                 &r,
                 names::BATCH_DURATION_SECONDS,
                 "Time from a batch's first record to its commit.",
                 p,
-                SECONDS_BUCKETS.to_vec(),
+                &SECONDS_BUCKETS,
             ),
-            db_transaction: histogram(
+            db_transaction: histogram_vec(
                 &r,
                 names::DB_TRANSACTION_SECONDS,
                 "Duration of a batch's PostgreSQL transaction.",
                 p,
-                SECONDS_BUCKETS.to_vec(),
+                &SECONDS_BUCKETS,
             ),
-            lag_offsets: int_gauge(
+            lag_offsets: int_gauge_vec(
                 &r,
                 names::LAG_OFFSETS,
                 "Records in the partition not yet committed to the read tables.",
                 ptp,
             ),
-            lag_seconds: register(
+            lag_seconds: gauge_vec(
                 &r,
                 names::LAG_SECONDS,
-                GaugeVec::new(
-                    Opts::new(
-                        names::LAG_SECONDS,
-                        "Age of the newest committed record when its batch committed (0 once caught up).",
-                    ),
-                    ptp,
-                ),
+                "Age of the newest committed record when its batch committed (0 once caught up).",
+                ptp,
             ),
-            committed_offset: int_gauge(
+            committed_offset: int_gauge_vec(
                 &r,
                 names::COMMITTED_OFFSET,
                 "Next offset to read, as committed in PostgreSQL.",
                 ptp,
             ),
-            rebalances: counter(
+            rebalances: counter_vec(
                 &r,
                 names::REBALANCES_TOTAL,
                 "Partition assignments and revocations.",
                 &["projection", "kind"],
             ),
-            assigned_partitions: int_gauge(
+            assigned_partitions: int_gauge_vec(
                 &r,
                 names::ASSIGNED_PARTITIONS,
                 "Partitions this instance owns.",
                 p,
             ),
-            stale_commits_refused: counter(
+            stale_commits_refused: counter_vec(
                 &r,
                 names::STALE_COMMITS_REFUSED_TOTAL,
                 "Batches refused because another worker had claimed the partition.",
                 pt,
             ),
-            markers_published: counter(
+            markers_published: counter_vec(
                 &r,
                 names::MARKERS_PUBLISHED_TOTAL,
                 "Committed-offset markers published.",
                 p,
             ),
-            transient_failures: counter(
+            transient_failures: counter_vec(
                 &r,
                 names::TRANSIENT_FAILURES_TOTAL,
                 "Failures that were retried (database or Kafka unavailable), by stage.",

@@ -427,15 +427,13 @@ impl<A: Aggregate> Builder<A> {
 
 #[cfg(test)]
 mod tests {
-    use tributary_bank::account::{Account, AccountStatus};
-    use tributary_bank::records::account::{AccountEvent, AccountOpened, Deposited};
-    use tributary_bank::records::user::UserRegistered;
+    use tributary_domain::testing::{self, Add, Added, Counter, CounterEvent, CounterOpened};
 
     use super::*;
 
-    const TOPIC: &str = "t.account.events";
+    const TOPIC: &str = "t.counter.events";
 
-    fn record(offset: i64, id: &str, version: u64, event: AccountEvent) -> SourceRecord {
+    fn record(offset: i64, id: &str, version: u64, event: CounterEvent) -> SourceRecord {
         let headers = EventHeaders {
             event_id: format!("e-{offset}"),
             event_type: event.full_name().to_owned(),
@@ -450,7 +448,7 @@ mod tests {
             partition: 0,
             offset,
             key: Some(id.as_bytes().to_vec()),
-            value: Some(event.encode(&tributary_bank::codec()).unwrap()),
+            value: Some(event.encode(&testing::codec()).unwrap()),
             headers: headers
                 .to_pairs()
                 .into_iter()
@@ -460,28 +458,20 @@ mod tests {
         }
     }
 
-    fn opened() -> AccountEvent {
-        AccountOpened {
-            owner_id: "o".into(),
-            currency: "EUR".into(),
-        }
-        .into()
+    fn opened() -> CounterEvent {
+        CounterOpened {}.into()
     }
 
-    fn deposit(amount: i64) -> AccountEvent {
-        Deposited {
-            amount,
-            reference: None,
-        }
-        .into()
+    fn deposit(amount: i64) -> CounterEvent {
+        Added { by: amount }.into()
     }
 
     fn run(
         records: &[SourceRecord],
-        stored: &HashMap<String, StoredAggregate<Account>>,
+        stored: &HashMap<String, StoredAggregate<Counter>>,
         parked: &mut HashMap<String, i64>,
-    ) -> Plan<Account> {
-        plan::<Account>(&tributary_bank::codec(), records, stored, parked, 3)
+    ) -> Plan<Counter> {
+        plan::<Counter>(&testing::codec(), records, stored, parked, 3)
     }
 
     #[test]
@@ -498,8 +488,8 @@ mod tests {
         assert_eq!(a.aggregate_id, "a");
         assert_eq!(a.events.len(), 3);
         assert_eq!(a.after.versioned.version, 3);
-        assert_eq!(a.after.versioned.state.balance, 12);
-        assert_eq!(a.after.versioned.state.status, AccountStatus::Open);
+        assert_eq!(a.after.versioned.state.value, 12);
+        assert!(a.after.versioned.state.opened);
         let ids: Vec<&str> = a
             .after
             .recent_commands
@@ -513,7 +503,7 @@ mod tests {
                 command_id: "c-3".into(),
                 version: 3,
                 offset: 3,
-                event_type: "tributary.bank.account.Deposited".into(),
+                event_type: "testing.counter.Added".into(),
                 refusal: None,
             }
         );
@@ -524,7 +514,7 @@ mod tests {
     #[test]
     fn recent_command_ids_keep_only_the_newest() {
         let mut stored = HashMap::new();
-        let mut before = StoredAggregate::<Account>::default();
+        let mut before = StoredAggregate::<Counter>::default();
         before.versioned.apply(&opened());
         before.recent_commands = ["x", "y", "z"]
             .iter()
@@ -555,7 +545,7 @@ mod tests {
     #[test]
     fn a_version_that_is_not_the_next_is_void_and_never_applied() {
         let mut stored = HashMap::new();
-        let mut before = StoredAggregate::<Account>::default();
+        let mut before = StoredAggregate::<Counter>::default();
         before.versioned.apply(&opened());
         stored.insert("a".to_owned(), before);
         let records = vec![
@@ -576,7 +566,7 @@ mod tests {
         );
         let change = &plan.changes[0];
         assert_eq!(change.after.versioned.version, 3);
-        assert_eq!(change.after.versioned.state.balance, 11);
+        assert_eq!(change.after.versioned.state.value, 11);
     }
 
     #[test]
@@ -624,14 +614,7 @@ mod tests {
     #[test]
     fn a_record_of_another_aggregate_type_is_dead_lettered() {
         let mut wrong = record(0, "a", 1, opened());
-        wrong.value = Some(
-            tributary_bank::codec()
-                .encode(&UserRegistered {
-                    email: "a@b.c".into(),
-                    display_name: "A".into(),
-                })
-                .unwrap(),
-        );
+        wrong.value = Some(testing::codec().encode(&Add { by: 1 }).unwrap());
         let plan = run(&[wrong], &HashMap::new(), &mut HashMap::new());
         assert_eq!(plan.dead_letters[0].reason, "unexpected_record");
     }
@@ -691,7 +674,7 @@ mod tests {
         let mut lying = record(0, "a", 1, opened());
         for (key, value) in &mut lying.headers {
             if key == "event-type" {
-                *value = Some(b"tributary.bank.account.Withdrawn".to_vec());
+                *value = Some(b"testing.counter.Taken".to_vec());
             }
         }
         let plan = run(&[lying], &HashMap::new(), &mut HashMap::new());

@@ -66,7 +66,7 @@ pub struct Tuning {
     /// Longest wait for more records after a batch's first.
     pub batch_max_wait: Duration,
     /// Command IDs kept per aggregate.
-    pub recent_command_ids: usize,
+    pub recent_commands: usize,
     /// Longest pause between retries.
     pub retry_max_backoff: Duration,
 }
@@ -283,7 +283,7 @@ impl<R: ReadModel> Worker<R> {
         let stored =
             snapshot::load_aggregates::<R::Aggregate>(&shared.pool, aggregate_type, &ids).await?;
         let mut parked = self.setup.parked.clone();
-        let keep = shared.tuning.recent_command_ids;
+        let keep = shared.tuning.recent_commands;
         let mut plan = plan::plan(&shared.codec, records, &stored, &mut parked, keep);
         let target = BatchTarget {
             projection: &shared.projection,

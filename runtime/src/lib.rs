@@ -8,11 +8,13 @@
 //! - [`kafka`]: client configuration (`KAFKA_*` pass-through, pinned guarantees), topic
 //!   administration and partition end offsets;
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`; [`metrics`]: registering metrics;
+//! - [`instance`]: the name of one running process;
 //! - [`shutdown`]: one handle that tells every task to finish;
 //! - [`telemetry`]: JSON or text logs.
 
 pub mod clock;
 pub mod http;
+pub mod instance;
 pub mod kafka;
 pub mod metrics;
 pub mod partitioner;

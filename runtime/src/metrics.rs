@@ -1,8 +1,12 @@
 //! Registration of Prometheus metrics, shared by every binary's metrics module: each module
-//! owns its metric names and help texts; this is only the plumbing.
+//! owns its metric names (one constant each) and help texts; this is only the plumbing, one
+//! constructor per metric type.
 
-use prometheus::Registry;
 use prometheus::core::Collector;
+use prometheus::{
+    GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
 
 /// Registers `metric` under `name` in `registry` and returns it.
 ///
@@ -19,6 +23,57 @@ pub fn register<M: Collector + Clone + 'static>(
         .register(Box::new(metric.clone()))
         .unwrap_or_else(|error| panic!("metric {name} cannot be registered: {error}"));
     metric
+}
+
+/// A counter `name` with `labels`, registered in `registry`.
+pub fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(
+        registry,
+        name,
+        IntCounterVec::new(Opts::new(name, help), labels),
+    )
+}
+
+/// A counter `name` without labels, registered in `registry`.
+pub fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    register(registry, name, IntCounter::new(name, help))
+}
+
+/// An integer gauge `name` with `labels`, registered in `registry`.
+pub fn int_gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    register(
+        registry,
+        name,
+        IntGaugeVec::new(Opts::new(name, help), labels),
+    )
+}
+
+/// An integer gauge `name` without labels, registered in `registry`.
+pub fn int_gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    register(registry, name, IntGauge::new(name, help))
+}
+
+/// A floating-point gauge `name` with `labels`, registered in `registry`.
+pub fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    register(registry, name, GaugeVec::new(Opts::new(name, help), labels))
+}
+
+/// A histogram `name` with `labels` and `buckets`, registered in `registry`.
+pub fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> HistogramVec {
+    register(
+        registry,
+        name,
+        HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+            labels,
+        ),
+    )
 }
 
 /// The names of `expected` that `registry` does not export (yet): what a metrics module's

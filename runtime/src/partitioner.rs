@@ -74,7 +74,7 @@ mod tests {
     #[test]
     fn partition_is_in_range_and_stable() {
         for count in [1, 2, 3, 8, 12, 100] {
-            for key in ["", "a", "account-1", "user@example.com"] {
+            for key in ["", "a", "counter-1", "user@example.com"] {
                 let partition = partition_for_key(key.as_bytes(), count);
                 assert!((0..count).contains(&partition));
                 assert_eq!(partition, partition_for_key(key.as_bytes(), count));

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
+use crate::kafka::admin::Preparation;
+
 /// The topic settings of a service binary, flattened into its configuration: which layout
 /// it works on, and whether it may create missing topics.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,6 +42,18 @@ impl TopicArgs {
             aggregate_types.iter().copied(),
             self.partitions,
         )
+    }
+
+    /// What a service does about missing topics at start-up: creates them (replication
+    /// factor 1, for local and test brokers) with `TOPICS_AUTO_CREATE`, else only checks.
+    pub fn preparation(&self) -> Preparation {
+        if self.auto_create {
+            Preparation::CreateMissing {
+                replication_factor: 1,
+            }
+        } else {
+            Preparation::Check
+        }
     }
 }
 
@@ -235,7 +249,7 @@ mod tests {
     use super::*;
 
     fn topology() -> Topology {
-        Topology::new("t", ["account", "user"], 8)
+        Topology::new("t", ["counter", "user"], 8)
     }
 
     fn all_at(count: i32) -> BTreeMap<String, i32> {
@@ -257,8 +271,8 @@ mod tests {
     fn names_follow_the_prefix() {
         let t = topology();
         assert_eq!(t.commands(), "t.commands");
-        assert_eq!(t.events("account"), "t.account.events");
-        assert_eq!(t.dead_letters("account"), "t.account.events.dlq");
+        assert_eq!(t.events("counter"), "t.counter.events");
+        assert_eq!(t.dead_letters("counter"), "t.counter.events.dlq");
         assert_eq!(t.markers(), "t.markers");
         let markers = t
             .topics()

@@ -265,13 +265,13 @@ mod tests {
     fn sample() -> EventHeaders {
         EventHeaders {
             event_id: "0190f0d2-7c1e-7a4b-9b7e-1c2d3e4f5a6b".to_owned(),
-            event_type: "tributary.bank.account.Deposited".to_owned(),
+            event_type: "testing.counter.Added".to_owned(),
             aggregate_version: 7,
             command_id: "c0ffee00-0000-4000-8000-000000000001".to_owned(),
             correlation_id: "c0ffee00-0000-4000-8000-000000000002".to_owned(),
             occurred_at: 1_790_000_000_123,
             cause: Some(Cause {
-                topic: "tributary.transfer.events".to_owned(),
+                topic: "tributary.order.events".to_owned(),
                 partition: 3,
                 offset: 41,
                 step: 0,

@@ -16,7 +16,7 @@ pub struct CommandEnvelope {
     pub command_id: String,
     /// Shared by everything one external request caused.
     pub correlation_id: String,
-    /// Target aggregate type (`account`, `email-claim`, `user`, `transfer`).
+    /// Target aggregate type (e.g. `account` in the bank example).
     pub aggregate_type: String,
     /// Target aggregate ID; equal to the record key.
     pub aggregate_id: String,

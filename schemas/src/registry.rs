@@ -357,7 +357,7 @@ mod tests {
     #[test]
     fn file_name_without_version_is_refused_by_name() {
         let files = [(
-            "account/events/Bad/latest.avsc",
+            "counter/events/Bad/latest.avsc",
             "{\"type\":\"record\",\"name\":\"Bad\",\"fields\":[]}",
         )];
         let error = SchemaRegistry::from_files(files)
@@ -366,7 +366,7 @@ mod tests {
         assert_eq!(
             error.as_deref(),
             Some(
-                "schema file account/events/Bad/latest.avsc is not named vN.avsc: name each published version v1.avsc, v2.avsc, …"
+                "schema file counter/events/Bad/latest.avsc is not named vN.avsc: name each published version v1.avsc, v2.avsc, …"
             )
         );
     }

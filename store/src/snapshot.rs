@@ -12,10 +12,24 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use clap::Args;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 use tributary_domain::{Aggregate, Versioned};
 use tributary_schemas::headers::Cause;
+
+/// The dedup window of command IDs: how many of the commands behind an aggregate's latest
+/// events are remembered, so that a repeated command is answered with its first outcome.
+/// The processor keeps them in memory and the projector stores them in `aggregate_state`,
+/// which the processor rebuilds from; both read this one setting, so the window does not
+/// shrink when a processor restarts from the snapshot.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct DedupWindowArgs {
+    /// Commands remembered per aggregate (in the processor and in `aggregate_state`) to
+    /// answer a repeated command ID with its first outcome.
+    #[arg(long, env = "TRIBUTARY_RECENT_COMMANDS", default_value_t = 32)]
+    pub recent_commands: usize,
+}
 
 /// An aggregate as stored in `aggregate_state`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -230,7 +244,7 @@ mod tests {
     #[test]
     fn steps_taken_cover_every_cause_up_to_the_latest_of_their_partition() {
         let cause = |partition: i32, offset: i64, step: u32| Cause {
-            topic: "t.transfer.events".into(),
+            topic: "t.order.events".into(),
             partition,
             offset,
             step,
@@ -249,7 +263,7 @@ mod tests {
         assert_eq!(taken.covering(&cause(0, 11, 0)), None);
         assert_eq!(taken.covering(&cause(1, 1, 0)), None, "another partition");
         let json = serde_json::to_string(&taken).unwrap();
-        assert_eq!(json, r#"{"t.transfer.events/0":[10,1]}"#);
+        assert_eq!(json, r#"{"t.order.events/0":[10,1]}"#);
         assert_eq!(serde_json::from_str::<StepsTaken>(&json).unwrap(), taken);
     }
 }

@@ -70,13 +70,14 @@ pub fn start_producer(
     instance: &str,
     extra: &[(&str, &str)],
 ) -> ServiceProcess {
-    let mut env = pipeline.projector_env();
-    env.push(("PRODUCER_INSTANCE_ID".to_owned(), instance.to_owned()));
-    // Names the process's Kafka clients, so that its group members can be told apart in the
-    // broker's group state and logs.
-    env.push(("KAFKA_CLIENT_ID".to_owned(), instance.to_owned()));
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    ServiceProcess::start(instance, binary, &[role], &env, "PRODUCER_HTTP_ADDR")
+    // KAFKA_CLIENT_ID names the process's Kafka clients, so that its group members can be
+    // told apart in the broker's group state and logs.
+    let mut env = vec![
+        ("PRODUCER_INSTANCE_ID", instance),
+        ("KAFKA_CLIENT_ID", instance),
+    ];
+    env.extend_from_slice(extra);
+    pipeline.start_service(instance, binary, &[role], "PRODUCER_HTTP_ADDR", &env)
 }
 
 /// Waits until `process` reports a sample of metric `series` (summed over its labels, as
@@ -97,15 +98,10 @@ pub async fn wait_until_counted_to(
 ) {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if let Ok((200, body)) = crate::process::http_get(process.http, "/metrics").await {
-            let total: f64 = body
-                .lines()
-                .filter(|line| line.starts_with(series))
-                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum();
-            if total >= f64::from(count) {
-                return;
-            }
+        if let Ok(total) = process.metric(series).await
+            && total >= f64::from(count)
+        {
+            return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,

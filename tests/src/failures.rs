@@ -13,20 +13,7 @@ use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
 use crate::bank_events::{RawRecord, produce};
-use crate::pipeline::{TestPipeline, committed};
-use crate::process::ServiceProcess;
-
-/// Starts the projector `binary` of `pipeline` with `extra` environment variables on top of
-/// the pipeline's.
-pub fn start_projector(
-    pipeline: &TestPipeline,
-    binary: &str,
-    extra: &[(&str, &str)],
-) -> ServiceProcess {
-    let mut env = pipeline.projector_env();
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    ServiceProcess::start("projector", binary, &["run"], &env, "PROJECTOR_HTTP_ADDR")
-}
+use crate::pipeline::committed;
 
 /// The `parked_aggregates` of `projection`: aggregate ID → (partition, first offset, reason).
 pub async fn parked_rows(pool: &PgPool, projection: &str) -> BTreeMap<String, (i32, i64, String)> {

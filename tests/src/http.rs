@@ -1,21 +1,22 @@
-//! A minimal HTTP/1.1 client for the services' JSON APIs: one request per connection, the
-//! answer's status, headers and body. Enough for tests that post commands to a gateway and
-//! read them back from a read API; no client crate is needed for that.
+//! The one HTTP client of the tests and the benchmarks: hyper's pooled HTTP/1.1 client aimed
+//! at one local server, returning the answer's status, headers and body as text.
 //!
-//! The response is read until it is complete by its own framing (`Content-Length` or chunked
-//! encoding), not only until the server closes the connection, and the request body is
-//! written while the response is read: a server may answer before it has read the body (a
-//! `413` for a body over its limit) and close the connection, and that answer must still be
-//! seen.
+//! Connections are kept alive and reused, so a benchmark can drive a gateway at thousands of
+//! requests per second without measuring the kernel's port reuse, and a test can send a
+//! request whose answer comes before its body is read (a `413` for a body over the limit).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
-/// The longest one exchange of [`post_json`], [`post`] and [`get`] may take: longer than the
-/// reply timeouts the tests give a gateway for a single command. [`request`] takes its own.
+/// The longest one exchange may take unless the client is given its own
+/// ([`HttpClient::with_timeout`]): longer than the reply timeouts the tests give a gateway
+/// for a single command.
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// An HTTP answer.
@@ -25,7 +26,7 @@ pub struct HttpResponse {
     pub status: u16,
     /// The headers as sent, names lower-cased.
     pub headers: Vec<(String, String)>,
-    /// The body (chunked encoding removed), as text.
+    /// The body, as text.
     pub body: String,
 }
 
@@ -39,199 +40,175 @@ impl HttpResponse {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The body as JSON; panics, showing the answer, when it is not JSON.
-    pub fn json(&self) -> serde_json::Value {
+    /// The status and the body, for a test that looks at nothing else.
+    pub fn status_and_body(self) -> (u16, String) {
+        (self.status, self.body)
+    }
+
+    /// The body as a `T` from JSON (e.g. a `serde_json::Value`); panics, showing the
+    /// answer, when it is not one.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> T {
         serde_json::from_str(&self.body).unwrap_or_else(|error| {
             panic!(
-                "the answer ({}) is not JSON ({error}): {}",
+                "the answer ({}) is not the expected JSON ({error}): {}",
                 self.status, self.body
             )
         })
     }
 }
 
-/// `POST path` with a JSON body.
+/// A client of the server at one address; cheap to clone (clones share the pool).
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    addr: SocketAddr,
+    timeout: Duration,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl HttpClient {
+    /// A client of the server at `addr`, each exchange bounded by [`EXCHANGE_TIMEOUT`].
+    pub fn new(addr: SocketAddr) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Self {
+            addr,
+            timeout: EXCHANGE_TIMEOUT,
+            client,
+        }
+    }
+
+    /// The same client with each exchange bounded by `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> std::io::Result<HttpResponse> {
+        self.request("GET", path, &[], Bytes::new()).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> std::io::Result<HttpResponse> {
+        self.post(path, "application/json", body.to_string()).await
+    }
+
+    /// `POST path` with `body` of `content_type`, which need not be valid for the type.
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Bytes>,
+    ) -> std::io::Result<HttpResponse> {
+        let headers = [("content-type", content_type)];
+        self.request("POST", path, &headers, body.into()).await
+    }
+
+    /// One request with `headers` besides `Host` and `Content-Length`.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> std::io::Result<HttpResponse> {
+        let failed = |detail: String| {
+            std::io::Error::other(format!("{method} {path} on {}: {detail}", self.addr))
+        };
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|error| failed(format!("not a valid request: {error}")))?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                // `{:#}` shows the causes, which hyper's client keeps apart (`client error
+                // (Connect)` alone does not say that the connection was refused).
+                .map_err(|error| failed(format!("{:#}", anyhow::Error::new(error))))?;
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.as_str().to_owned(), value)
+                })
+                .collect();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|error| failed(format!("reading the body: {error}")))?
+                .to_bytes();
+            Ok(HttpResponse {
+                status,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            })
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| failed(format!("no answer within {:?}", self.timeout)))?
+    }
+}
+
+/// `POST path` with a JSON body, on a client of its own.
 pub async fn post_json(
     addr: SocketAddr,
     path: &str,
     body: &serde_json::Value,
 ) -> std::io::Result<HttpResponse> {
-    post(addr, path, "application/json", body.to_string().as_bytes()).await
+    HttpClient::new(addr).post_json(path, body).await
 }
 
-/// `POST path` with a JSON body, answered within `timeout`.
-pub async fn post_json_within(
-    addr: SocketAddr,
-    path: &str,
-    body: &serde_json::Value,
-    timeout: Duration,
-) -> std::io::Result<HttpResponse> {
-    let headers = [("Content-Type", "application/json")];
-    let body = body.to_string();
-    request(addr, "POST", path, &headers, body.as_bytes(), timeout).await
-}
-
-/// `POST path` with `body` of `content_type`, which need not be valid for the type.
+/// `POST path` with `body` of `content_type`, on a client of its own.
 pub async fn post(
     addr: SocketAddr,
     path: &str,
     content_type: &str,
     body: &[u8],
 ) -> std::io::Result<HttpResponse> {
-    let headers = [("Content-Type", content_type)];
-    request(addr, "POST", path, &headers, body, EXCHANGE_TIMEOUT).await
+    HttpClient::new(addr)
+        .post(path, content_type, body.to_vec())
+        .await
 }
 
-/// `GET path`.
+/// `GET path`, on a client of its own.
 pub async fn get(addr: SocketAddr, path: &str) -> std::io::Result<HttpResponse> {
-    request(addr, "GET", path, &[], &[], EXCHANGE_TIMEOUT).await
-}
-
-/// One request on a fresh connection, with `headers` besides `Host`, `Connection` and
-/// `Content-Length`, answered within `timeout`.
-pub async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    timeout: Duration,
-) -> std::io::Result<HttpResponse> {
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut message = head.into_bytes();
-    message.extend_from_slice(body);
-    let exchange = async {
-        let stream = TcpStream::connect(addr).await?;
-        let (mut reader, mut writer) = stream.into_split();
-        // A failed write is not the answer: the server may have answered and closed early.
-        let sending = tokio::spawn(async move {
-            let _ = writer.write_all(&message).await;
-            writer
-        });
-        let response = read_response(&mut reader).await;
-        sending.abort();
-        response
-    };
-    tokio::time::timeout(timeout, exchange).await.map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("no answer to {method} {path} from {addr} within {timeout:?}"),
-        )
-    })?
-}
-
-/// Reads until the response is complete by its framing, or the connection ends.
-async fn read_response(reader: &mut (impl AsyncReadExt + Unpin)) -> std::io::Result<HttpResponse> {
-    let mut received = Vec::new();
-    let mut chunk = [0_u8; 16 * 1024];
-    loop {
-        let read = reader.read(&mut chunk).await;
-        let ended = match read {
-            Ok(0) => true,
-            Ok(n) => {
-                received.extend_from_slice(&chunk[..n]);
-                false
-            }
-            // A reset after a complete answer (the server closed with our body unread) is
-            // the end of that answer.
-            Err(error) => match parse(&received, true) {
-                Some(response) => return Ok(response),
-                None => return Err(error),
-            },
-        };
-        if let Some(response) = parse(&received, ended) {
-            return Ok(response);
-        }
-        if ended {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!(
-                    "the connection ended inside the response: {:?}",
-                    String::from_utf8_lossy(&received)
-                ),
-            ));
-        }
-    }
-}
-
-/// The response in `received`, if it is complete; `ended` says the connection is closed
-/// (which completes a response framed by the close).
-fn parse(received: &[u8], ended: bool) -> Option<HttpResponse> {
-    let head_end = received.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&received[..head_end]);
-    let rest = &received[head_end + 4..];
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-        .collect();
-    let value = |name: &str| {
-        headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.to_ascii_lowercase())
-    };
-    let body = if value("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        dechunk(rest)?
-    } else if let Some(length) = value("content-length") {
-        let length: usize = length.parse().ok()?;
-        rest.get(..length)?.to_vec()
-    } else if ended {
-        rest.to_vec()
-    } else {
-        return None;
-    };
-    Some(HttpResponse {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
-/// The body of a chunked message, if its last chunk has arrived.
-fn dechunk(mut rest: &[u8]) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = String::from_utf8_lossy(&rest[..line_end]);
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16).ok()?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            return Some(body);
-        }
-        body.extend_from_slice(rest.get(..size)?);
-        rest = rest.get(size + 2..)?;
-    }
+    HttpClient::new(addr).get(path).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_response_is_complete_by_its_length_or_its_chunks() {
-        let sized =
-            b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\nX-Command-Id: a\r\n\r\nbody";
-        let response = parse(sized, false).unwrap();
-        assert_eq!((response.status, response.body.as_str()), (413, "body"));
-        assert_eq!(response.header("x-command-id"), Some("a"));
-        assert_eq!(parse(&sized[..sized.len() - 1], false), None);
-
-        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        assert_eq!(parse(chunked, false).unwrap().body, "abcde");
-        assert_eq!(parse(&chunked[..30], false), None);
-
-        let closed = b"HTTP/1.1 200 OK\r\n\r\nuntil the end";
-        assert_eq!(parse(closed, false), None);
-        assert_eq!(parse(closed, true).unwrap().body, "until the end");
+    #[tokio::test]
+    async fn a_refused_connection_is_an_error_that_says_so() {
+        let free = crate::process::free_port();
+        let error = get(([127, 0, 0, 1], free).into(), "/readyz")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("GET /readyz on 127.0.0.1:"), "{error}");
+        assert!(error.to_lowercase().contains("refused"), "{error}");
     }
 }

@@ -93,7 +93,9 @@ impl TestPipeline {
         self.start_service(mode, binary, &[mode], "PRODUCER_HTTP_ADDR", extra)
     }
 
-    fn start_service(
+    /// Starts `binary args` as `name` with this pipeline's environment plus `extra`
+    /// variables, its HTTP address in `http_env`; panics, with the reason, if it cannot start.
+    pub fn start_service(
         &self,
         name: &str,
         binary: &str,
@@ -108,6 +110,7 @@ impl TestPipeline {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         ServiceProcess::start(name, binary, args, &env, http_env)
+            .unwrap_or_else(|error| panic!("{error:#}"))
     }
 
     /// A pool on the test's schema (created if missing).

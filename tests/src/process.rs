@@ -1,22 +1,31 @@
-//! A service binary run as a separate process, so tests can kill it, freeze it and restart
-//! it like an orchestrator would, and read its `/metrics` and `/readyz` over HTTP.
+//! A service binary (projector or producer) run as a child process, for the tests and the
+//! benchmarks alike: configured by environment, its HTTP server on a free local port, its
+//! output in a log file, its peak memory read from `/proc`, and stopped, killed or frozen
+//! by signals like an orchestrator would. Every operation that can fail says so in its
+//! result, with the end of the process's log.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use anyhow::{Context as _, bail};
 
-/// A running service process.
+use crate::http::{HttpClient, HttpResponse};
+
+/// How many lines of its output a failure message shows.
+const LOG_TAIL_LINES: usize = 40;
+
+/// A running service process; killed when dropped.
 #[derive(Debug)]
 pub struct ServiceProcess {
     child: Child,
+    name: String,
+    client: HttpClient,
     /// Its HTTP address.
     pub http: SocketAddr,
     /// Where its output goes.
     pub log: PathBuf,
-    name: String,
 }
 
 /// A port nobody listens on right now.
@@ -36,26 +45,27 @@ impl ServiceProcess {
         args: &[&str],
         env: &[(String, String)],
         http_env: &str,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let log = std::env::temp_dir().join(format!("{}.log", crate::unique_name(name)));
-        let output = std::fs::File::create(&log).expect("create the process log");
-        let errors = output.try_clone().expect("clone the log handle");
+        let output = std::fs::File::create(&log)
+            .with_context(|| format!("creating the log {}", log.display()))?;
         let child = Command::new(binary)
             .args(args)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env(http_env, http.to_string())
             .stdin(Stdio::null())
-            .stdout(output)
-            .stderr(errors)
+            .stdout(output.try_clone()?)
+            .stderr(output)
             .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
-        Self {
+            .with_context(|| format!("starting {binary} {}", args.join(" ")))?;
+        Ok(Self {
             child,
+            name: name.to_owned(),
+            client: HttpClient::new(http).with_timeout(Duration::from_secs(10)),
             http,
             log,
-            name: name.to_owned(),
-        }
+        })
     }
 
     /// The process ID.
@@ -65,9 +75,9 @@ impl ServiceProcess {
 
     /// The last lines of the process's output, for failure messages.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let text = self.log_text();
         let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
     }
 
     /// The whole output so far.
@@ -75,55 +85,76 @@ impl ServiceProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Waits until `/readyz` answers 200.
-    pub async fn wait_ready(&mut self, timeout: Duration) {
+    /// An error, with the end of its log, if the process has exited.
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "{} exited ({status}); its log {}:\n{}",
+                self.name,
+                self.log.display(),
+                self.log_tail()
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits until `/readyz` answers 200; an error if the process exits first or is not
+    /// ready within `timeout`.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(status) = self.child.try_wait().expect("query the child") {
-                panic!(
-                    "{} exited ({status}) before it was ready:\n{}",
+            self.check_running()?;
+            if let Ok(response) = self.client.get("/readyz").await
+                && response.status == 200
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "{} was not ready within {timeout:?}:\n{}",
                     self.name,
                     self.log_tail()
                 );
             }
-            if let Ok((200, _)) = http_get(self.http, "/readyz").await {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{} was not ready within {timeout:?}:\n{}",
-                self.name,
-                self.log_tail()
-            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// `GET path` on the process.
-    pub async fn get(&self, path: &str) -> (u16, String) {
-        http_get(self.http, path)
-            .await
-            .unwrap_or_else(|error| panic!("GET {path} on {}: {error}", self.name))
+    pub async fn get(&self, path: &str) -> std::io::Result<HttpResponse> {
+        self.client.get(path).await
     }
 
     /// The value of a metric sample (`name{labels}` as exposed), summed over every series
     /// whose line starts with `series`.
-    pub async fn metric(&self, series: &str) -> f64 {
-        let (_, body) = self.get("/metrics").await;
-        body.lines()
-            .filter(|line| line.starts_with(series))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+    pub async fn metric(&self, series: &str) -> anyhow::Result<f64> {
+        let response = self.get("/metrics").await?;
+        if response.status != 200 {
+            bail!(
+                "GET /metrics on {} answered {}: {}",
+                self.name,
+                response.status,
+                response.body
+            );
+        }
+        Ok(sum_of_series(&response.body, series))
     }
 
     /// Sends `signal` (e.g. `KILL`, `TERM`, `STOP`, `CONT`).
-    pub fn signal(&self, signal: &str) {
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(self.pid().to_string())
             .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} {} failed", self.pid());
+            .context("running kill")?;
+        if !status.success() {
+            bail!(
+                "kill -{signal} {} ({}) failed: {status}",
+                self.pid(),
+                self.name
+            );
+        }
+        Ok(())
     }
 
     /// SIGKILLs the process and reaps it.
@@ -132,25 +163,38 @@ impl ServiceProcess {
         let _ = self.child.wait();
     }
 
-    /// Sends SIGTERM and asserts that the process exits with status 0 within `timeout`: the
+    /// Sends SIGTERM and waits up to `grace` for the exit, as an orchestrator stops a pod;
+    /// kills it if it does not exit in time. The exit code, if it exited by itself.
+    pub async fn stop(&mut self, grace: Duration) -> Option<i32> {
+        if self.signal("TERM").is_err() {
+            self.kill();
+            return None;
+        }
+        let code = self.wait_exit(grace).await;
+        if code.is_none() {
+            self.kill();
+        }
+        code
+    }
+
+    /// Sends SIGTERM and checks that the process exits with status 0 within `timeout`: the
     /// graceful shutdown every service promises.
-    pub async fn stop_gracefully(&mut self, timeout: Duration) {
-        self.signal("TERM");
-        let code = self.wait_exit(timeout).await;
-        assert_eq!(
-            code,
-            Some(0),
-            "graceful shutdown of {}:\n{}",
-            self.name,
-            self.log_tail()
-        );
+    pub async fn stop_gracefully(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        match self.stop(timeout).await {
+            Some(0) => Ok(()),
+            other => bail!(
+                "{} did not shut down gracefully (exit {other:?}):\n{}",
+                self.name,
+                self.log_tail()
+            ),
+        }
     }
 
     /// Waits up to `timeout` for the process to exit; returns its exit code.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(status) = self.child.try_wait().expect("query the child") {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 return status.code();
             }
             if tokio::time::Instant::now() >= deadline {
@@ -159,58 +203,65 @@ impl ServiceProcess {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+
+    /// Peak resident memory in kB (`VmHWM` of `/proc/<pid>/status`), while it runs.
+    pub fn peak_rss_kb(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse().ok())
+    }
 }
 
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
-/// A minimal HTTP/1.1 GET: status code and body.
-pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        Ok::<_, std::io::Error>(response)
-    };
-    let response = tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 10 s")
-        })??;
-    let text = String::from_utf8_lossy(&response);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    Ok((status, dechunk(&body)))
+/// The sum of every sample in the Prometheus text `exposition` whose line starts with
+/// `series`.
+fn sum_of_series(exposition: &str, series: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|line| line.starts_with(series))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
-/// Removes chunked transfer-encoding framing if present.
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    loop {
-        let Some((size_line, after)) = rest.split_once("\r\n") else {
-            return if out.is_empty() { body.to_owned() } else { out };
-        };
-        let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
-            return body.to_owned();
-        };
-        if size == 0 || after.len() < size {
-            return out;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_series_is_summed_over_its_labels_and_nothing_else() {
+        let exposition =
+            "# HELP a_total x\na_total{p=\"0\"} 2\na_total{p=\"1\"} 3.5\nab_total 100\n";
+        assert_eq!(sum_of_series(exposition, "a_total"), 5.5);
+        assert_eq!(sum_of_series(exposition, "a_total{p=\"1\"}"), 3.5);
+        assert_eq!(sum_of_series(exposition, "missing"), 0.0);
+    }
+
+    #[tokio::test]
+    async fn a_binary_that_cannot_start_or_exits_at_once_is_an_error_naming_it() {
+        let missing = ServiceProcess::start("ghost", "/nonexistent/ghost", &[], &[], "X")
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("/nonexistent/ghost"), "{missing}");
+
+        let env = [("WORDS".to_owned(), "said before the end".to_owned())];
+        let mut exited =
+            ServiceProcess::start("shell", "sh", &["-c", "echo $WORDS; exit 3"], &env, "X")
+                .unwrap();
+        assert_eq!(exited.wait_exit(Duration::from_secs(10)).await, Some(3));
+        let error = exited
+            .wait_ready(Duration::from_secs(10))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("shell exited"), "{error}");
+        assert!(error.contains("said before the end"), "{error}");
     }
 }

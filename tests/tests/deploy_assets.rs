@@ -537,6 +537,34 @@ fn strimzi_topics_are_the_layout_the_binaries_check() {
     }
 }
 
+/// `tributary-admin` has no default domain: every file that runs it for the bank names the
+/// bank's aggregate types, and names them all (a missing one would leave its events topic
+/// uncreated and the services refusing to start).
+#[test]
+fn every_topic_layout_for_the_bank_names_its_aggregate_types() {
+    let expected = tributary_bank::AGGREGATE_TYPES.join(",");
+    for (file, prefix) in [
+        (
+            "scripts/lib.sh",
+            "TRIBUTARY_AGGREGATES=\"${TRIBUTARY_AGGREGATES:-",
+        ),
+        ("deploy/compose.yaml", "TRIBUTARY_AGGREGATES: "),
+        ("deploy/k8s/components/topics-job/job.yaml", "value: "),
+    ] {
+        let text = read(&repo_root().join(file));
+        let named = text
+            .lines()
+            .map(str::trim)
+            .skip_while(|line| {
+                file.ends_with("job.yaml") && !line.ends_with("TRIBUTARY_AGGREGATES")
+            })
+            .find_map(|line| line.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("{file} does not set TRIBUTARY_AGGREGATES"));
+        let named = named.trim_end_matches("}\"").trim_matches('"');
+        assert_eq!(named, expected, "TRIBUTARY_AGGREGATES in {file}");
+    }
+}
+
 #[test]
 fn autoscaling_stops_at_the_partition_count() {
     let config = read(&repo_root().join("deploy/k8s/base/config.env"));

@@ -34,7 +34,7 @@ pub struct OwnPathSettings {
     pub schema: String,
     /// Most records per batch (`PROJECTOR_BATCH_MAX_EVENTS`).
     pub batch_max_events: usize,
-    /// Command IDs kept per aggregate (`PROJECTOR_RECENT_COMMAND_IDS`).
+    /// Command IDs kept per aggregate (`TRIBUTARY_RECENT_COMMANDS`).
     pub recent_command_ids: usize,
 }
 

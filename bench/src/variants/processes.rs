@@ -11,8 +11,8 @@ use anyhow::{Context, bail};
 use sqlx::postgres::PgPool;
 
 use crate::broker::Ends;
-use crate::service::Service;
 use tributary_store::offsets;
+use tributary_tests::process::ServiceProcess;
 
 /// How the projector processes are started.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ pub async fn run(
             format!("bench-projector-{worker}"),
         ));
         let name = format!("projector-{}-{worker}", launch.projection);
-        services.push(Service::start(
+        services.push(ServiceProcess::start(
             &name,
             &launch.binary,
             &["run"],
@@ -83,7 +83,7 @@ async fn wait_for_ends(
     launch: &ProjectorLaunch,
     pool: &PgPool,
     ends: &Ends,
-    services: &mut [Service],
+    services: &mut [ServiceProcess],
     started: Instant,
 ) -> anyhow::Result<(Duration, Duration)> {
     let mut start_up = None;

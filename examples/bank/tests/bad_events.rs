@@ -382,7 +382,7 @@ async fn metrics_when(
 ) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, body) = projector.get("/metrics").await;
+        let body = projector.get("/metrics").await.unwrap().body;
         if done(&body) {
             return body;
         }
@@ -489,7 +489,7 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
     assert_eq!(first_failure.len(), 4);
 
     let mut projector = pipeline.start_projector(PROJECTOR, &[]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
     let pool = pipeline.pool().await;
     let ends = pipeline.end_offsets(&topic);
     assert_eq!(ends.values().sum::<i64>(), produced.len() as i64);
@@ -577,9 +577,12 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
     );
 
     // A restart reads the parked aggregates back from the table.
-    projector.stop_gracefully(Duration::from_secs(30)).await;
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
     let mut projector = pipeline.start_projector(PROJECTOR, &[]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
 
     let overdrawn = id("overdrawn");
     let still_parked = Script::new(overdrawn.clone(), &mut expected, &mut sequence)
@@ -633,6 +636,9 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
         1.0
     );
 
-    projector.stop_gracefully(Duration::from_secs(30)).await;
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
     pipeline.drop_schema(&pool).await;
 }

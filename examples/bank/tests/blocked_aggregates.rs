@@ -32,7 +32,7 @@ use tributary_tests::bank_events::{
     GeneratedEvent, RawRecord, id_on_partition, produce, unknown_fingerprint,
 };
 use tributary_tests::command_side::projector_binary;
-use tributary_tests::failures::{parked_rows, start_projector};
+use tributary_tests::failures::parked_rows;
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
 use tributary_tests::{BROKER_TIMEOUT, consumer, unique_name};
 
@@ -143,7 +143,7 @@ fn assert_backed_by_the_log(pipeline: &TestPipeline, partition: i32, answers: &[
 async fn project(pipeline: &TestPipeline) {
     let topic = pipeline.topology.events("account");
     let ends: BTreeMap<i32, i64> = pipeline.end_offsets(&topic);
-    let projector = start_projector(pipeline, &projector_binary(PRODUCER), &[]);
+    let projector = pipeline.start_projector(&projector_binary(PRODUCER), &[]);
     let pool = pipeline.pool().await;
     wait_for_catch_up(&pool, "bank", &topic, &ends, Duration::from_secs(60)).await;
     drop(projector);

@@ -34,7 +34,7 @@ use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::partition_for_key;
 use tributary_schemas::RecordSet;
 use tributary_schemas::headers::EventHeaders;
-use tributary_tests::http::{self, HttpResponse};
+use tributary_tests::http::{self, HttpClient, HttpResponse};
 use tributary_tests::pipeline::TestPipeline;
 use tributary_tests::process::ServiceProcess;
 use tributary_tests::{BROKER_TIMEOUT, consumer, unique_name, wait_until};
@@ -87,8 +87,9 @@ async fn start_producer(
         &[mode],
         &producer_env(pipeline, extra),
         "PRODUCER_HTTP_ADDR",
-    );
-    producer.wait_ready(STARTUP).await;
+    )
+    .unwrap();
+    producer.wait_ready(STARTUP).await.unwrap();
     producer
 }
 
@@ -130,9 +131,10 @@ impl Services {
             &["run"],
             &projector_env,
             "PROJECTOR_HTTP_ADDR",
-        );
+        )
+        .unwrap();
         let producer = start_producer(&pipeline, "all", &producer_extra).await;
-        projector.wait_ready(STARTUP).await;
+        projector.wait_ready(STARTUP).await.unwrap();
         Self {
             pipeline,
             producer,
@@ -271,12 +273,11 @@ async fn two_hundred_concurrent_withdrawals_of_ten_from_a_thousand_accept_exactl
 
     let mut requests = JoinSet::new();
     for _ in 0..200 {
-        let gateway = services.producer.http;
+        let gateway = HttpClient::new(services.producer.http).with_timeout(BURST_CLIENT_TIMEOUT);
         requests.spawn(async move {
             let command_id = Uuid::new_v4();
             let body = withdraw(command_id, account, 10);
-            let response =
-                http::post_json_within(gateway, COMMANDS, &body, BURST_CLIENT_TIMEOUT).await;
+            let response = gateway.post_json(COMMANDS, &body).await;
             (command_id, response)
         });
     }
@@ -304,7 +305,8 @@ async fn two_hundred_concurrent_withdrawals_of_ten_from_a_thousand_accept_exactl
         let decided = services
             .producer
             .metric("tributary_processor_commands_total")
-            .await;
+            .await
+            .unwrap();
         panic!("unexpected answers (the processor decided {decided} commands): {others:?}");
     }
     assert_eq!((accepted.len(), rejected.len()), (100, 100));
@@ -324,7 +326,7 @@ async fn two_hundred_concurrent_withdrawals_of_ten_from_a_thousand_accept_exactl
         .read(&format!("/v1/accounts/{account}?consistency={token}"))
         .await;
     assert_eq!(read.status, 200, "{}", read.body);
-    let state = read.json();
+    let state = read.json::<Value>();
     assert_eq!(state["balance"], json!(0));
     // The refusals (recorded after the last acceptance) may already be in as well.
     let version = state["version"].as_u64().unwrap();
@@ -388,14 +390,13 @@ async fn fifty_concurrent_registrations_of_one_address_register_exactly_one() {
     ];
     let mut requests = JoinSet::new();
     for i in 0..50 {
-        let gateway = services.producer.http;
+        let gateway = HttpClient::new(services.producer.http).with_timeout(BURST_CLIENT_TIMEOUT);
         let user_id = format!("user-{i}");
         let body = json!({"aggregate": "user", "id": user_id,
                           "command": {"type": "RequestUserRegistration", "email": spellings[i % spellings.len()],
                                       "display_name": format!("User {i}")}});
         requests.spawn(async move {
-            let response =
-                http::post_json_within(gateway, COMMANDS, &body, BURST_CLIENT_TIMEOUT).await;
+            let response = gateway.post_json(COMMANDS, &body).await;
             (user_id, response)
         });
     }
@@ -421,7 +422,7 @@ async fn fifty_concurrent_registrations_of_one_address_register_exactly_one() {
             .read(&format!("/v1/users/{user_id}?consistency={token}"))
             .await;
         assert_eq!(read.status, 200, "{user_id} with {token}: {}", read.body);
-        let user = read.json();
+        let user = read.json::<Value>();
         let status = user["status"].as_str().unwrap_or_default().to_owned();
         match status.as_str() {
             "registering" => assert_eq!(user["pending_email"], json!(address), "{user}"),
@@ -475,7 +476,7 @@ async fn fifty_concurrent_registrations_of_one_address_register_exactly_one() {
     }
     let holder = services.read("/v1/users/by-email/ANN@Example.org").await;
     assert_eq!(holder.status, 200, "{}", holder.body);
-    assert_eq!(holder.json()["user_id"], json!(registered[0]));
+    assert_eq!(holder.json::<Value>()["user_id"], json!(registered[0]));
     services.finish().await;
 }
 
@@ -578,7 +579,7 @@ async fn a_gateway_token_reads_the_state_including_the_command() {
             .read(&format!("/v1/accounts/{account}?consistency={token}"))
             .await;
         assert_eq!(read.status, 200, "{}", read.body);
-        let state = read.json();
+        let state = read.json::<Value>();
         assert_eq!(state["balance"], json!(balance), "after deposit {i}");
         assert_eq!(state["version"], json!(answer.version));
     }

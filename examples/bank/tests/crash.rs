@@ -21,7 +21,7 @@
 use std::time::{Duration, Instant};
 
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, Rng, assert_tables_match, produce};
-use tributary_tests::failures::{OffsetWatch, assert_offsets_at_ends, start_projector, total};
+use tributary_tests::failures::{OffsetWatch, assert_offsets_at_ends, total};
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
 use tributary_tests::producer;
 
@@ -64,7 +64,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         let group = format!("{}.crash-{round}", pipeline.prefix);
         let mut env = settings.to_vec();
         env.push(("PROJECTOR_GROUP_ID", &group));
-        let mut projector = start_projector(&pipeline, PROJECTOR, &env);
+        let mut projector = pipeline.start_projector(PROJECTOR, &env);
         // At work: this incarnation has committed a batch of its own.
         let deadline = Instant::now() + Duration::from_secs(60);
         while total(&watch.sample(&pool, "bank", &topic).await.latest) <= before {
@@ -107,7 +107,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert_eq!(ends.values().sum::<i64>(), EVENTS as i64);
     // The last incarnation runs with the default batch size, to finish sooner.
     let group = format!("{}.crash-final", pipeline.prefix);
-    let mut projector = start_projector(&pipeline, PROJECTOR, &[("PROJECTOR_GROUP_ID", &group)]);
+    let mut projector = pipeline.start_projector(PROJECTOR, &[("PROJECTOR_GROUP_ID", &group)]);
     wait_for_catch_up(&pool, "bank", &topic, &ends, Duration::from_secs(300)).await;
     eprintln!("caught up after {:?}", started.elapsed());
 
@@ -116,7 +116,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert_tables_match(&pool, &workload).await;
     assert_offsets_at_ends(&pool, "bank", &topic, &ends).await;
 
-    projector.signal("TERM");
+    projector.signal("TERM").unwrap();
     let code = projector.wait_exit(Duration::from_secs(30)).await;
     assert_eq!(
         code,

@@ -56,7 +56,9 @@ async fn users(pool: &PgPool) -> BTreeMap<String, String> {
 async fn holder(projector: &ServiceProcess, address: &str) -> String {
     let (status, body) = projector
         .get(&format!("/v1/users/by-email/{address}"))
-        .await;
+        .await
+        .unwrap()
+        .status_and_body();
     assert_eq!(status, 200, "{body}");
     let view: serde_json::Value = serde_json::from_str(&body).unwrap();
     view["user_id"].as_str().unwrap().to_owned()
@@ -72,7 +74,7 @@ async fn an_address_taken_over_across_partitions_is_never_dead_lettered() {
         id_on_partition(&format!("{prefix}-b"), 1, PARTITIONS),
     );
     let mut projector = pipeline.start_projector(PROJECTOR, &[]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
     let pool = pipeline.pool().await;
 
     // A registers with the address, among other users.

@@ -46,7 +46,7 @@ async fn fifty_thousand_events_across_two_thousand_accounts_land_exactly_once() 
     produce(&producer(&[]), &topic, &records).await;
 
     let mut projector = pipeline.start_projector(PROJECTOR, &[]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
     let ends = pipeline.end_offsets(&topic);
     assert_eq!(ends.values().sum::<i64>(), 50_000);
     let pool = pipeline.pool().await;
@@ -70,7 +70,8 @@ async fn fifty_thousand_events_across_two_thousand_accounts_land_exactly_once() 
     assert_eq!(
         projector
             .metric("tributary_projector_events_applied_total")
-            .await,
+            .await
+            .unwrap(),
         50_000.0
     );
 
@@ -112,6 +113,9 @@ async fn fifty_thousand_events_across_two_thousand_accounts_land_exactly_once() 
     );
     drop(lag_tool);
 
-    projector.stop_gracefully(Duration::from_secs(30)).await;
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
     pipeline.drop_schema(&pool).await;
 }

@@ -9,9 +9,7 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,6 +28,7 @@ use tributary_runtime::kafka::KafkaSettings;
 use tributary_runtime::{Shutdown, Topology, partition_for_key};
 use tributary_schemas::headers::{CommandHeaders, REPLY_TO};
 use tributary_schemas::protocol::{self, CommandEnvelope, CommandOutcome, CommandReply};
+use tributary_tests::http::{self, HttpClient, HttpResponse};
 use tributary_tests::pipeline::TestPipeline;
 use tributary_tests::{BROKER_TIMEOUT, consumer, kafka, producer, unique_name};
 use uuid::Uuid;
@@ -92,82 +91,20 @@ async fn gateway_of(pipeline: &TestPipeline, options: GatewayOptions) -> Served 
     serve_started(gateway).await
 }
 
-// ---- A minimal HTTP/1.1 client ---------------------------------------------------------------
+// ---- Requests to the gateway under test -------------------------------------------------------
 
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
+async fn post(served: &Served, body: impl Into<Vec<u8>>, headers: &[(&str, &str)]) -> HttpResponse {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    HttpClient::new(served.addr)
+        .with_timeout(BROKER_TIMEOUT)
+        .request("POST", "/v1/commands", &all, body.into().into())
+        .await
+        .unwrap()
 }
 
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
-    }
-
-    fn json<T: serde::de::DeserializeOwned>(&self) -> T {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-            panic!(
-                "answer {} is not the expected JSON ({error}): {}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-}
-
-async fn post(served: &Served, body: impl Into<Vec<u8>>, headers: &[(&str, &str)]) -> Answer {
-    let body = body.into();
-    let mut request = format!(
-        "POST /v1/commands HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-        served.addr,
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    let mut bytes = request.into_bytes();
-    bytes.extend_from_slice(&body);
-    exchange(served.addr, bytes).await
-}
-
-async fn get(served: &Served, path: &str) -> Answer {
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        served.addr
-    );
-    exchange(served.addr, request.into_bytes()).await
-}
-
-/// Sends one request on a fresh connection and reads the answer until the server closes it.
-async fn exchange(addr: SocketAddr, request: Vec<u8>) -> Answer {
-    tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(BROKER_TIMEOUT)).unwrap();
-        stream.write_all(&request).unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).unwrap();
-        let split = raw
-            .windows(4)
-            .position(|window| window == b"\r\n\r\n")
-            .expect("an HTTP answer has a header section");
-        let head = String::from_utf8(raw[..split].to_vec()).unwrap();
-        let mut lines = head.split("\r\n");
-        let status = lines.next().unwrap().split(' ').nth(1).unwrap();
-        let headers = lines
-            .filter_map(|line| line.split_once(": "))
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
-            .collect();
-        Answer {
-            status: status.parse().unwrap(),
-            headers,
-            body: raw[split + 4..].to_vec(),
-        }
-    })
-    .await
-    .unwrap()
+async fn get(served: &Served, path: &str) -> HttpResponse {
+    http::get(served.addr, path).await.unwrap()
 }
 
 // ---- The test plays the processor -------------------------------------------------------------

@@ -508,7 +508,7 @@ async fn a_jvm_consumer_reading_the_avsc_files_alone_sees_what_the_read_tables_h
     let producer = producer(&[]);
     let mut coordinates = produce(&producer, &topic, &raw(first_half)).await;
     let mut projector = pipeline.start_projector(PROJECTOR, &[]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
     coordinates.extend(produce(&producer, &topic, &raw(second_half)).await);
     let pool = pipeline.pool().await;
     let ends = pipeline.end_offsets(&topic);
@@ -686,6 +686,9 @@ async fn a_jvm_consumer_reading_the_avsc_files_alone_sees_what_the_read_tables_h
         jvm.accounts.len()
     );
 
-    projector.stop_gracefully(Duration::from_secs(30)).await;
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
     pipeline.drop_schema(&pool).await;
 }

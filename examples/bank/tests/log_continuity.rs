@@ -22,7 +22,7 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use tributary_runtime::kafka::admin;
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, produce, read_accounts};
-use tributary_tests::failures::{offset_rows, start_projector};
+use tributary_tests::failures::offset_rows;
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
 use tributary_tests::{BROKER_TIMEOUT, create_topic, kafka, producer};
 
@@ -54,12 +54,15 @@ async fn delete_all_records(pipeline: &TestPipeline, topic: &str) -> BTreeMap<i3
 async fn project(pipeline: &TestPipeline, records: &[RawRecord]) -> BTreeMap<i32, i64> {
     let topic = pipeline.topology.events("account");
     produce(&producer(&[]), &topic, records).await;
-    let mut projector = start_projector(pipeline, PROJECTOR, &[]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    let mut projector = pipeline.start_projector(PROJECTOR, &[]);
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
     let pool = pipeline.pool().await;
     let ends = pipeline.end_offsets(&topic);
     wait_for_catch_up(&pool, "bank", &topic, &ends, Duration::from_secs(60)).await;
-    projector.stop_gracefully(Duration::from_secs(30)).await;
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
     offset_rows(&pool, "bank", &topic)
         .await
         .into_iter()
@@ -77,7 +80,7 @@ async fn assert_stops_unchanged(
     let pool = pipeline.pool().await;
     let topic = pipeline.topology.events("account");
     let accounts = read_accounts(&pool).await;
-    let mut projector = start_projector(pipeline, PROJECTOR, &[]);
+    let mut projector = pipeline.start_projector(PROJECTOR, &[]);
     let code = projector.wait_exit(Duration::from_secs(60)).await;
     let log = projector.log_text();
     assert!(
@@ -177,20 +180,20 @@ async fn records_deleted_before_a_running_projector_fetches_them_stop_it() {
     let records: Vec<RawRecord> = workload.events.iter().map(RawRecord::of).collect();
     let pool = pipeline.pool().await;
     produce(&producer(&[]), &topic, &records[..100]).await;
-    let mut projector = start_projector(&pipeline, PROJECTOR, &[]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    let mut projector = pipeline.start_projector(PROJECTOR, &[]);
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
     let ends = pipeline.end_offsets(&topic);
     wait_for_catch_up(&pool, "bank", &topic, &ends, Duration::from_secs(60)).await;
 
     // Frozen, the projector's client cannot fetch: at most the one fetch it had waiting at
     // the broker is answered, with the first of the next records. The rest are deleted,
     // then more arrive after the gap.
-    projector.signal("STOP");
+    projector.signal("STOP").unwrap();
     produce(&producer(&[]), &topic, &records[100..150]).await;
     produce(&producer(&[]), &topic, &records[150..200]).await;
     let gap_end = delete_all_records(&pipeline, &topic).await;
     produce(&producer(&[]), &topic, &records[200..]).await;
-    projector.signal("CONT");
+    projector.signal("CONT").unwrap();
 
     let code = projector.wait_exit(Duration::from_secs(60)).await;
     let log = projector.log_text();

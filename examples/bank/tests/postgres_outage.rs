@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, assert_tables_match, produce};
 use tributary_tests::pipeline::{TestPipeline, committed, wait_for_catch_up};
-use tributary_tests::process::http_get;
 use tributary_tests::producer;
 
 const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
@@ -49,12 +48,12 @@ async fn a_database_outage_is_retried_never_skipped_and_recovers_by_itself() {
             ("PROJECTOR_RETRY_MAX_BACKOFF_MS", "500"),
         ],
     );
-    projector.wait_ready(Duration::from_secs(60)).await;
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
     let pool = pipeline.pool().await;
     let producer = producer(&[]);
     produce(&producer, &topic, chunks.next().unwrap()).await;
 
-    let metrics = projector.get("/metrics").await.1;
+    let metrics = projector.get("/metrics").await.unwrap().body;
     let failures_before = transient_failures(&metrics);
 
     // The outage: the test's own connection terminates the projector's, and nobody else's.
@@ -98,11 +97,15 @@ async fn a_database_outage_is_retried_never_skipped_and_recovers_by_itself() {
             produced_during += 1;
         }
         readyz_polls += 1;
-        if let Ok((503, _)) = http_get(projector.http, "/readyz").await {
+        if let Ok(answer) = projector.get("/readyz").await
+            && answer.status == 503
+        {
             unready_seen += 1;
         }
-        if let Ok((200, metrics)) = http_get(projector.http, "/metrics").await {
-            failures_during = failures_during.max(transient_failures(&metrics));
+        if let Ok(answer) = projector.get("/metrics").await
+            && answer.status == 200
+        {
+            failures_during = failures_during.max(transient_failures(&answer.body));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -129,13 +132,15 @@ async fn a_database_outage_is_retried_never_skipped_and_recovers_by_itself() {
     wait_for_catch_up(&pool, "bank", &topic, &ends, Duration::from_secs(90)).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, body) = projector.get("/readyz").await;
-        if status == 200 {
+        let answer = projector.get("/readyz").await.unwrap();
+        if answer.status == 200 {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "/readyz still {status} after catching up: {body}\n{}",
+            "/readyz still {} after catching up: {}\n{}",
+            answer.status,
+            answer.body,
             projector.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -150,9 +155,12 @@ async fn a_database_outage_is_retried_never_skipped_and_recovers_by_itself() {
             "partition {partition}"
         );
     }
-    let metrics = projector.get("/metrics").await.1;
+    let metrics = projector.get("/metrics").await.unwrap().body;
     assert!(transient_failures(&metrics) >= failures_during);
 
-    projector.stop_gracefully(Duration::from_secs(30)).await;
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
     pipeline.drop_schema(&pool).await;
 }

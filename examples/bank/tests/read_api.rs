@@ -17,8 +17,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tower::ServiceExt;
 use tributary_projector::read_api::{ReadApi, ReadApiSettings};
 use tributary_runtime::Shutdown;
@@ -500,15 +499,8 @@ async fn the_api_and_its_openapi_document_are_served_over_http() {
     db.drop_schema().await;
 }
 
-/// A minimal HTTP/1.1 GET: the status code and the JSON body.
+/// `GET uri` over HTTP: the status code and the JSON body.
 async fn http_get(address: std::net::SocketAddr, uri: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(address).await.unwrap();
-    let request = format!("GET {uri} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let response = String::from_utf8(response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(body).unwrap())
+    let answer = tributary_tests::http::get(address, uri).await.unwrap();
+    (answer.status, answer.json())
 }

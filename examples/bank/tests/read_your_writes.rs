@@ -18,7 +18,7 @@ use tributary_bank::records::user::{UserEmailDenied, UserEvent, UserRegistration
 use tributary_schemas::protocol::CommandRefused;
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, produce, unknown_fingerprint};
 use tributary_tests::pipeline::TestPipeline;
-use tributary_tests::process::{ServiceProcess, http_get};
+use tributary_tests::process::ServiceProcess;
 use tributary_tests::producer;
 
 const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
@@ -61,7 +61,7 @@ async fn ready_projector(pipeline: &TestPipeline, bound: Duration) -> ServicePro
     let bound = bound.as_millis().to_string();
     let mut projector =
         pipeline.start_projector(PROJECTOR, &[("READ_CONSISTENCY_TIMEOUT_MS", &bound)]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
     projector
 }
 
@@ -83,7 +83,9 @@ async fn a_token_of_a_just_produced_event_reads_the_state_that_includes_it() {
         let started = Instant::now();
         let (status, body) = projector
             .get(&format!("/v1/accounts/{id}?consistency={token}"))
-            .await;
+            .await
+            .unwrap()
+            .status_and_body();
         let waited = started.elapsed();
         assert_eq!(status, 200, "GET with token {token}: {body}");
         assert!(
@@ -97,7 +99,10 @@ async fn a_token_of_a_just_produced_event_reads_the_state_that_includes_it() {
         assert_eq!(account["status"], "open", "{body}");
     }
 
-    projector.stop_gracefully(Duration::from_secs(30)).await;
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
     pipeline.drop_schema(&pipeline.pool().await).await;
 }
 
@@ -122,7 +127,9 @@ async fn a_token_never_reached_answers_503_within_the_bound() {
     loop {
         let (status, body) = projector
             .get(&format!("/v1/accounts/{id}?consistency={token}"))
-            .await;
+            .await
+            .unwrap()
+            .status_and_body();
         if status == 200 {
             break;
         }
@@ -136,12 +143,11 @@ async fn a_token_never_reached_answers_503_within_the_bound() {
     let wanted = 1_000_000_000_i64;
     let far = format!("{topic}:{partition}:{wanted}");
     let started = Instant::now();
-    let (status, body) = http_get(
-        projector.http,
-        &format!("/v1/accounts/{id}?consistency={far}"),
-    )
-    .await
-    .unwrap();
+    let answer = projector
+        .get(&format!("/v1/accounts/{id}?consistency={far}"))
+        .await
+        .unwrap();
+    let (status, body) = (answer.status, answer.body);
     let waited = started.elapsed();
     assert_eq!(status, 503, "{body}");
     assert!(
@@ -169,7 +175,9 @@ async fn a_token_never_reached_answers_503_within_the_bound() {
         let started = Instant::now();
         let (status, body) = projector
             .get(&format!("/v1/accounts/{id}?consistency={malformed}"))
-            .await;
+            .await
+            .unwrap()
+            .status_and_body();
         assert_eq!(status, 400, "token {malformed}: {body}");
         assert!(
             started.elapsed() < bound,
@@ -179,7 +187,10 @@ async fn a_token_never_reached_answers_503_within_the_bound() {
         assert!(error.contains(malformed), "{body}");
     }
 
-    projector.stop_gracefully(Duration::from_secs(30)).await;
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
     pipeline.drop_schema(&pipeline.pool().await).await;
 }
 
@@ -216,7 +227,9 @@ async fn a_token_of_a_dead_lettered_event_is_refused_naming_the_aggregate() {
     // parked account's records too.
     let (status, body) = projector
         .get(&format!("/v1/accounts/{healthy}?consistency={}", token(4)))
-        .await;
+        .await
+        .unwrap()
+        .status_and_body();
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["balance"], 70, "{body}");
 
@@ -226,7 +239,9 @@ async fn a_token_of_a_dead_lettered_event_is_refused_naming_the_aggregate() {
                 "/v1/accounts/{parked}?consistency={}",
                 token(index)
             ))
-            .await;
+            .await
+            .unwrap()
+            .status_and_body();
         assert_eq!(status, 409, "token {}: {body}", token(index));
         let answer = json(&body);
         assert_eq!(answer["aggregate_id"], parked.as_str(), "{body}");
@@ -241,11 +256,16 @@ async fn a_token_of_a_dead_lettered_event_is_refused_naming_the_aggregate() {
     // The token of the write before the failure still reads the account as it was then.
     let (status, body) = projector
         .get(&format!("/v1/accounts/{parked}?consistency={}", token(0)))
-        .await;
+        .await
+        .unwrap()
+        .status_and_body();
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["balance"], 0, "{body}");
 
-    projector.stop_gracefully(Duration::from_secs(30)).await;
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
     pipeline.drop_schema(&pipeline.pool().await).await;
 }
 
@@ -283,7 +303,9 @@ async fn a_registration_request_and_its_denial_read_on_the_users_route_with_thei
 
     let (status, body) = projector
         .get(&format!("/v1/users/{user}?consistency={}", token(0)))
-        .await;
+        .await
+        .unwrap()
+        .status_and_body();
     assert_eq!(status, 200, "{body}");
     let view = json(&body);
     // The denial may already be applied too; the request is in either answer.
@@ -294,7 +316,9 @@ async fn a_registration_request_and_its_denial_read_on_the_users_route_with_thei
     );
     let (status, body) = projector
         .get(&format!("/v1/users/{user}?consistency={}", token(1)))
-        .await;
+        .await
+        .unwrap()
+        .status_and_body();
     assert_eq!(status, 200, "{body}");
     let view = json(&body);
     assert_eq!(
@@ -309,9 +333,14 @@ async fn a_registration_request_and_its_denial_read_on_the_users_route_with_thei
     // A user ID that only had a command refused has no row.
     let (status, body) = projector
         .get(&format!("/v1/users/{stranger}?consistency={}", token(2)))
-        .await;
+        .await
+        .unwrap()
+        .status_and_body();
     assert_eq!(status, 404, "{body}");
 
-    projector.stop_gracefully(Duration::from_secs(30)).await;
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
     pipeline.drop_schema(&pipeline.pool().await).await;
 }

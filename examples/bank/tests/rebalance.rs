@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgPool;
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, assert_tables_match};
 use tributary_tests::failures::{
-    ChunkedProduction, OffsetRow, OffsetWatch, assert_offsets_at_ends, offset_rows, start_projector,
+    ChunkedProduction, OffsetRow, OffsetWatch, assert_offsets_at_ends, offset_rows,
 };
 use tributary_tests::pipeline::{
     TestPipeline, assert_markers_monotonic, committed, read_markers, wait_for_catch_up,
@@ -54,7 +54,7 @@ fn held_by(rows: &BTreeMap<i32, OffsetRow>, instance: &str) -> BTreeSet<i32> {
 }
 
 async fn stop_gracefully(projector: &mut ServiceProcess, name: &str) {
-    projector.signal("TERM");
+    projector.signal("TERM").unwrap();
     let code = projector.wait_exit(Duration::from_secs(20)).await;
     assert_eq!(
         code,
@@ -83,13 +83,13 @@ async fn workers_joining_and_leaving_mid_stream_keep_the_result_exact() {
     // 40 chunks of 2,500 events, produced as fast as the broker takes them, in three
     // stretches: before the others join, while they join, after one leaves.
     let mut production = ChunkedProduction::start(&topic, records, 2_500, Duration::ZERO, 10);
-    let mut first = start_projector(&pipeline, PROJECTOR, &settings("r1"));
-    first.wait_ready(Duration::from_secs(60)).await;
+    let mut first = pipeline.start_projector(PROJECTOR, &settings("r1"));
+    first.wait_ready(Duration::from_secs(60)).await.unwrap();
     production.wait_produced(4, Duration::from_secs(60)).await;
 
     production.allow(26);
-    let mut second = start_projector(&pipeline, PROJECTOR, &settings("r2"));
-    let mut third = start_projector(&pipeline, PROJECTOR, &settings("r3"));
+    let mut second = pipeline.start_projector(PROJECTOR, &settings("r2"));
+    let mut third = pipeline.start_projector(PROJECTOR, &settings("r3"));
     eventually(
         Duration::from_secs(60),
         "the partitions spread over all three instances",
@@ -138,7 +138,7 @@ async fn workers_joining_and_leaving_mid_stream_keep_the_result_exact() {
         );
     }
     assert!(
-        first.metric(REBALANCES).await >= 3.0,
+        first.metric(REBALANCES).await.unwrap() >= 3.0,
         "r1 saw fewer rebalances than the joins and the departure cause"
     );
     assert_tables_match(&pool, &workload).await;
@@ -195,9 +195,9 @@ async fn a_worker_paused_past_its_session_timeout_cannot_commit_its_stale_batch(
     // holds production back.
     let mut production =
         ChunkedProduction::start(&topic, records, 40, Duration::from_millis(100), 150);
-    let mut b = start_projector(&pipeline, PROJECTOR, &with("b", &[]));
-    b.wait_ready(Duration::from_secs(60)).await;
-    let mut a = start_projector(&pipeline, PROJECTOR, &with("a", &slow_batches));
+    let mut b = pipeline.start_projector(PROJECTOR, &with("b", &[]));
+    b.wait_ready(Duration::from_secs(60)).await.unwrap();
+    let mut a = pipeline.start_projector(PROJECTOR, &with("a", &slow_batches));
     eventually(
         Duration::from_secs(60),
         "a and b to share the partitions",
@@ -231,7 +231,7 @@ async fn a_worker_paused_past_its_session_timeout_cannot_commit_its_stale_batch(
         frozen_ends = ends_of(&pipeline, &topic, &a_partitions);
     }
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    a.signal("STOP");
+    a.signal("STOP").unwrap();
     let rows_at_freeze = offset_rows(&pool, PROJECTION, &topic).await;
     let frozen_epochs: BTreeMap<i32, i64> = a_partitions
         .iter()
@@ -247,11 +247,11 @@ async fn a_worker_paused_past_its_session_timeout_cannot_commit_its_stale_batch(
     production.allow(production.produced() + 30);
 
     // The group notices A's silence after the session timeout: B rebalances.
-    let rebalances_at_freeze = b.metric(REBALANCES).await;
+    let rebalances_at_freeze = b.metric(REBALANCES).await.unwrap();
     eventually(
         Duration::from_secs(60),
         "b to rebalance after a's session expired",
-        || async { b.metric(REBALANCES).await >= rebalances_at_freeze + 2.0 },
+        || async { b.metric(REBALANCES).await.unwrap() >= rebalances_at_freeze + 2.0 },
     )
     .await;
     eprintln!("a's session expired after {:?}", started.elapsed());
@@ -270,11 +270,11 @@ async fn a_worker_paused_past_its_session_timeout_cannot_commit_its_stale_batch(
     .await;
     eprintln!("a's partitions taken over after {:?}", started.elapsed());
 
-    a.signal("CONT");
+    a.signal("CONT").unwrap();
     eventually(
         Duration::from_secs(60),
         "a to report its stale batch refused",
-        || async { a.metric(STALE_REFUSED).await >= 1.0 },
+        || async { a.metric(STALE_REFUSED).await.unwrap() >= 1.0 },
     )
     .await;
     assert!(

@@ -47,7 +47,6 @@ use tributary_tests::command_side::{
     movements, projector_binary, read_events, start_producer, transfer_ends, wait_for_progress,
     wait_until_counted,
 };
-use tributary_tests::failures::start_projector;
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
 use tributary_tests::process::ServiceProcess;
 use tributary_tests::unique_name;
@@ -169,7 +168,7 @@ fn start(pipeline: &TestPipeline, role: &str, instance: &str) -> ServiceProcess 
 /// group (it is ready once it has its first assignment) and leads it, then the others join.
 async fn start_group(pipeline: &TestPipeline, role: &str) -> Vec<ServiceProcess> {
     let mut first = start(pipeline, role, &format!("{role}-0"));
-    first.wait_ready(WORKING).await;
+    first.wait_ready(WORKING).await.unwrap();
     let mut members = vec![first];
     for slot in 1..MEMBERS {
         members.push(start(pipeline, role, &format!("{role}-{slot}")));
@@ -219,8 +218,8 @@ async fn transfers_end_completed_or_failed_and_conserve_money_under_kills() {
     let bank = setup(&pipeline.prefix, &mut rng);
     let requests = transfers(&pipeline.prefix, &mut rng, bank.deposits);
 
-    let mut projector = start_projector(&pipeline, &projector_path, &[]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    let mut projector = pipeline.start_projector(&projector_path, &[]);
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
     let mut processors = start_group(&pipeline, "processor").await;
     let mut sagas = start_group(&pipeline, "saga").await;
     let processor_group = format!("{}.processor", pipeline.prefix);

@@ -1,6 +1,6 @@
 //! A saga runner that handles history again never takes a step twice, never passes a record
 //! it cannot read for good, and leaves nothing claimed when a step is refused. Against the real broker, PostgreSQL, processor, saga runner
-//! and projector, with `PROCESSOR_RECENT_COMMANDS=4` (the processor's window of command IDs):
+//! and projector, with `TRIBUTARY_RECENT_COMMANDS=4` on the command side (its window of command IDs):
 //! - two transfers end (one completed, one failed and refunded); the saga runner is killed; 40
 //!   refused withdrawals land on every account involved, pushing the steps' command IDs far
 //!   out of the window; the processor is restarted from the projector's snapshot; the saga
@@ -37,7 +37,6 @@ use tributary_tests::command_side::{
     delete_group, fold_accounts, movements, projector_binary, read_events, start_producer,
     transfer_ends, wait_until_counted_to,
 };
-use tributary_tests::failures::start_projector;
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
 use tributary_tests::process::ServiceProcess;
 use tributary_tests::{producer, unique_name};
@@ -81,10 +80,10 @@ impl Bank {
         let env = [
             SHORT_SESSION[0],
             SHORT_SESSION[1],
-            ("PROCESSOR_RECENT_COMMANDS", WINDOW),
+            ("TRIBUTARY_RECENT_COMMANDS", WINDOW),
         ];
         let mut process = start_producer(&self.pipeline, PRODUCER, role, instance, &env);
-        process.wait_ready(READY).await;
+        process.wait_ready(READY).await.unwrap();
         process
     }
 
@@ -250,8 +249,8 @@ async fn a_runner_that_handles_history_again_takes_no_step_twice() {
     let bank = Bank::create("saga-repeats").await;
     let pipeline = &bank.pipeline;
     let pool = pipeline.pool().await;
-    let mut projector = start_projector(pipeline, &projector_path, &[]);
-    projector.wait_ready(READY).await;
+    let mut projector = pipeline.start_projector(&projector_path, &[]);
+    projector.wait_ready(READY).await.unwrap();
     let mut processor = bank.start("processor", "processor-0").await;
     let mut saga = bank.start("saga", "saga-0").await;
 

@@ -52,7 +52,6 @@ use tributary_tests::command_side::{
     projector_binary, read_events, start_producer, wait_for_progress, wait_until_counted,
     wait_until_expelled,
 };
-use tributary_tests::failures::start_projector;
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
 use tributary_tests::process::ServiceProcess;
 use tributary_tests::unique_name;
@@ -171,17 +170,25 @@ async fn single_writer_holds_under_kills_and_a_paused_processor() {
     let commands = workload(&pipeline.prefix, 17);
     let sent_ids: Vec<String> = commands.iter().map(|c| c.command_id.clone()).collect();
 
-    let mut projector = start_projector(&pipeline, &projector_path, &[]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    let mut projector = pipeline.start_projector(&projector_path, &[]);
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
     // The first member forms the group (it is ready once it has its first assignment) and
     // leads it.
     let mut members = vec![Member::start(&pipeline, "p0".to_owned())];
-    members[0].process.wait_ready(Duration::from_secs(60)).await;
+    members[0]
+        .process
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .unwrap();
     for slot in 1..PROCESSORS {
         members.push(Member::start(&pipeline, format!("p{slot}")));
     }
     for member in &mut members {
-        member.process.wait_ready(Duration::from_secs(60)).await;
+        member
+            .process
+            .wait_ready(Duration::from_secs(60))
+            .await
+            .unwrap();
     }
     eprintln!("processors up after {:?}", started.elapsed());
 
@@ -230,7 +237,7 @@ async fn single_writer_holds_under_kills_and_a_paused_processor() {
     wait_until_working(&members[sleeper].process).await;
     chunks_sent.borrow_and_update();
     chunks_sent.changed().await.unwrap();
-    members[sleeper].process.signal("STOP");
+    members[sleeper].process.signal("STOP").unwrap();
     progress(&format!("{} frozen", members[sleeper].name), kills);
     let slot = draw(&mut rng, Some(sleeper));
     kill_and_replace(&pipeline, &mut members, slot, &mut kills, &mut rng).await;
@@ -238,7 +245,7 @@ async fn single_writer_holds_under_kills_and_a_paused_processor() {
     progress("sleeper expelled from the group", kills);
     wait_until_working(&members[slot].process).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    members[sleeper].process.signal("CONT");
+    members[sleeper].process.signal("CONT").unwrap();
     progress("sleeper woken", kills);
     for _ in 0..KILLS_AFTER {
         let slot = draw(&mut rng, Some(sleeper));

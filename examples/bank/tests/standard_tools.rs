@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use tributary_schemas::headers::{AGGREGATE_VERSION, EVENT_ID, EVENT_TYPE};
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, produce};
-use tributary_tests::failures::start_projector;
 use tributary_tests::pipeline::{TestPipeline, wait_for_catch_up};
 use tributary_tests::{kafka, producer};
 
@@ -127,8 +126,8 @@ async fn kcat_and_kafka_consumer_groups_read_the_pipeline() {
     }
 
     // kafka-consumer-groups: the projector's group, every partition, no lag once caught up.
-    let mut projector = start_projector(&pipeline, PROJECTOR, &[]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    let mut projector = pipeline.start_projector(PROJECTOR, &[]);
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
     let pool = pipeline.pool().await;
     let ends = pipeline.end_offsets(&topic);
     wait_for_catch_up(&pool, "bank", &topic, &ends, Duration::from_secs(120)).await;
@@ -154,6 +153,9 @@ async fn kcat_and_kafka_consumer_groups_read_the_pipeline() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    projector.stop_gracefully(Duration::from_secs(30)).await;
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
     pipeline.drop_schema(&pool).await;
 }

@@ -34,10 +34,8 @@ async fn send(
 
 /// Reads `path` from the projector; returns the status and the body.
 async fn read(projector: &ServiceProcess, path: &str) -> (u16, Value) {
-    let (status, body) = projector.get(path).await;
-    let value = serde_json::from_str(&body)
-        .unwrap_or_else(|error| panic!("GET {path} answered {status}, not JSON ({error}): {body}"));
-    (status, value)
+    let response = projector.get(path).await.unwrap();
+    (response.status, response.json())
 }
 
 /// Reads order `id` until the saga has decided it (bounded), then returns it.
@@ -60,9 +58,9 @@ async fn decided_order(projector: &ServiceProcess, id: &str) -> Value {
 async fn orders_reserve_stock_through_the_pipeline_and_are_read_with_their_tokens() {
     let pipeline = TestPipeline::create_for("shop", &Shop.aggregate_types(), 2).await;
     let mut projector = pipeline.start_projector(PROJECTOR, &[]);
-    projector.wait_ready(Duration::from_secs(60)).await;
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
     let mut producer = pipeline.start_producer(PRODUCER, "all", &[]);
-    producer.wait_ready(Duration::from_secs(60)).await;
+    producer.wait_ready(Duration::from_secs(60)).await.unwrap();
     let sku = format!("{}-sku", pipeline.prefix);
 
     let (status, added) = send(
@@ -185,7 +183,13 @@ async fn orders_reserve_stock_through_the_pipeline_and_are_read_with_their_token
         );
     }
 
-    producer.stop_gracefully(Duration::from_secs(30)).await;
-    projector.stop_gracefully(Duration::from_secs(30)).await;
+    producer
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
     pipeline.drop_schema(&pool).await;
 }

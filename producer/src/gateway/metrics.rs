@@ -5,19 +5,34 @@
 
 use std::time::Duration;
 
-use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-};
-use tributary_runtime::metrics::register;
+use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge, Registry};
+use tributary_runtime::metrics::{counter, counter_vec, histogram_vec, int_gauge};
+
+/// The name of every metric the gateway exports, one constant each, so that code, tests and
+/// the deploy assets' check share one spelling.
+pub mod names {
+    /// `tributary_gateway_commands_total`.
+    pub const COMMANDS_TOTAL: &str = "tributary_gateway_commands_total";
+    /// `tributary_gateway_request_duration_seconds`.
+    pub const REQUEST_DURATION_SECONDS: &str = "tributary_gateway_request_duration_seconds";
+    /// `tributary_gateway_replies_total`.
+    pub const REPLIES_TOTAL: &str = "tributary_gateway_replies_total";
+    /// `tributary_gateway_replies_timed_out_total`.
+    pub const REPLIES_TIMED_OUT_TOTAL: &str = "tributary_gateway_replies_timed_out_total";
+    /// `tributary_gateway_waiting_commands`.
+    pub const WAITING_COMMANDS: &str = "tributary_gateway_waiting_commands";
+    /// `tributary_gateway_reply_consumer_errors_total`.
+    pub const REPLY_CONSUMER_ERRORS_TOTAL: &str = "tributary_gateway_reply_consumer_errors_total";
+}
 
 /// The name of every metric the gateway exports.
 pub const METRIC_NAMES: &[&str] = &[
-    "tributary_gateway_commands_total",
-    "tributary_gateway_request_duration_seconds",
-    "tributary_gateway_replies_total",
-    "tributary_gateway_replies_timed_out_total",
-    "tributary_gateway_waiting_commands",
-    "tributary_gateway_reply_consumer_errors_total",
+    names::COMMANDS_TOTAL,
+    names::REQUEST_DURATION_SECONDS,
+    names::REPLIES_TOTAL,
+    names::REPLIES_TIMED_OUT_TOTAL,
+    names::WAITING_COMMANDS,
+    names::REPLY_CONSUMER_ERRORS_TOTAL,
 ];
 
 /// How a request to `POST /v1/commands` ended: the `outcome` label.
@@ -124,63 +139,39 @@ impl GatewayMetrics {
     pub fn in_registry(registry: Registry) -> Self {
         let r = &registry;
         Self {
-            commands: register(
+            commands: counter_vec(
                 r,
-                METRIC_NAMES[0],
-                IntCounterVec::new(
-                    Opts::new(
-                        METRIC_NAMES[0],
-                        "Requests to POST /v1/commands, by aggregate type, command and outcome (accepted, rejected, invalid, timeout, unavailable, internal); aggregate and command are \"unknown\" when the body could not be read.",
-                    ),
-                    &["aggregate", "command", "outcome"],
-                ),
+                names::COMMANDS_TOTAL,
+                "Requests to POST /v1/commands, by aggregate type, command and outcome (accepted, rejected, invalid, timeout, unavailable, internal); aggregate and command are \"unknown\" when the body could not be read.",
+                &["aggregate", "command", "outcome"],
             ),
-            request_duration: register(
+            request_duration: histogram_vec(
                 r,
-                METRIC_NAMES[1],
-                HistogramVec::new(
-                    HistogramOpts::new(
-                        METRIC_NAMES[1],
-                        "Time from receiving a command request to answering it, by outcome.",
-                    )
-                    .buckets(SECONDS_BUCKETS.to_vec()),
-                    &["outcome"],
-                ),
+                names::REQUEST_DURATION_SECONDS,
+                "Time from receiving a command request to answering it, by outcome.",
+                &["outcome"],
+                &SECONDS_BUCKETS,
             ),
-            replies: register(
+            replies: counter_vec(
                 r,
-                METRIC_NAMES[2],
-                IntCounterVec::new(
-                    Opts::new(
-                        METRIC_NAMES[2],
-                        "Records read from this instance's replies partition, by what became of them (delivered, duplicate, late, unknown, other_instance, undecodable).",
-                    ),
-                    &["result"],
-                ),
+                names::REPLIES_TOTAL,
+                "Records read from this instance's replies partition, by what became of them (delivered, duplicate, late, unknown, other_instance, undecodable).",
+                &["result"],
             ),
-            replies_timed_out: register(
+            replies_timed_out: counter(
                 r,
-                METRIC_NAMES[3],
-                IntCounter::new(
-                    METRIC_NAMES[3],
-                    "Commands answered 504 because no reply arrived within the reply timeout.",
-                ),
+                names::REPLIES_TIMED_OUT_TOTAL,
+                "Commands answered 504 because no reply arrived within the reply timeout.",
             ),
-            waiting: register(
+            waiting: int_gauge(
                 r,
-                METRIC_NAMES[4],
-                IntGauge::new(
-                    METRIC_NAMES[4],
-                    "Requests waiting for their command's reply.",
-                ),
+                names::WAITING_COMMANDS,
+                "Requests waiting for their command's reply.",
             ),
-            consumer_errors: register(
+            consumer_errors: counter(
                 r,
-                METRIC_NAMES[5],
-                IntCounter::new(
-                    METRIC_NAMES[5],
-                    "Errors of the replies consumer (the broker unreachable, for instance); it keeps trying.",
-                ),
+                names::REPLY_CONSUMER_ERRORS_TOTAL,
+                "Errors of the replies consumer (the broker unreachable, for instance); it keeps trying.",
             ),
             registry,
         }
@@ -277,7 +268,7 @@ mod tests {
     fn every_listed_name_is_exported() {
         let metrics = GatewayMetrics::new();
         metrics.command_answered(
-            Some("account"),
+            Some("counter"),
             Some("Deposit"),
             Outcome::Accepted,
             Duration::ZERO,

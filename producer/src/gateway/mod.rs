@@ -121,7 +121,7 @@ pub enum GatewayError {
     },
     /// The end of the replies partition could not be found, so replies could be missed.
     #[error(
-        "cannot find the end of replies partition {topic}/{partition} at {bootstrap} within {} ms: {detail}; check that the broker is reachable and the topic exists (tributary-admin topics ensure)",
+        "cannot find the end of replies partition {topic}/{partition} at {bootstrap} within {} ms: {detail}; check that the broker is reachable and the topic exists (tributary-admin ensure)",
         timeout.as_millis()
     )]
     RepliesEnd {

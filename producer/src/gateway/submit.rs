@@ -493,7 +493,7 @@ mod tests {
 
     #[test]
     fn the_command_label_is_the_record_name() {
-        assert_eq!(record_name("tributary.bank.account.Deposit"), "Deposit");
-        assert_eq!(record_name("Deposit"), "Deposit");
+        assert_eq!(record_name("testing.counter.Add"), "Add");
+        assert_eq!(record_name("Add"), "Add");
     }
 }

@@ -198,8 +198,8 @@ mod tests {
     fn reply(command_id: &str) -> CommandReply {
         CommandReply {
             command_id: command_id.to_owned(),
-            aggregate_type: "account".to_owned(),
-            aggregate_id: "acc-1".to_owned(),
+            aggregate_type: "counter".to_owned(),
+            aggregate_id: "c-1".to_owned(),
             outcome: CommandOutcome::Accepted,
             reason: None,
             reused_for: None,
@@ -210,7 +210,7 @@ mod tests {
     }
 
     fn key(command_id: &str) -> ReplyKey {
-        ReplyKey::new("account", "acc-1", command_id)
+        ReplyKey::new("counter", "c-1", command_id)
     }
 
     fn soon() -> Instant {
@@ -238,7 +238,7 @@ mod tests {
     async fn a_reply_reaches_only_the_requests_for_its_aggregate() {
         let waiters = Arc::new(Waiters::default());
         let mut mine = waiters.register(key("c-1"));
-        let mut theirs = waiters.register(ReplyKey::new("account", "acc-2", "c-1"));
+        let mut theirs = waiters.register(ReplyKey::new("counter", "c-2", "c-1"));
         assert_eq!(waiters.deliver(reply("c-1")), ReplyResult::Delivered);
         assert_eq!(mine.reply_by(soon()).await, Some(reply("c-1")));
         assert_eq!(theirs.reply_by(Instant::now()).await, None);

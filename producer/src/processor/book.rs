@@ -447,9 +447,8 @@ impl<A: Aggregate> Book for AggregateBook<A> {
 
 #[cfg(test)]
 mod tests {
-    use tributary_bank::account::Account;
-    use tributary_bank::records::account::{
-        AccountCommand, AccountEvent, AccountOpened, Deposit, Deposited, Withdraw,
+    use tributary_domain::testing::{
+        self, Add, Added, Counter, CounterCommand, CounterEvent, CounterOpened, Take,
     };
     use tributary_schemas::Record;
     use tributary_schemas::protocol::CommandRefused;
@@ -461,7 +460,7 @@ mod tests {
         id: &str,
         version: u64,
         command_id: &str,
-        event: AccountEvent,
+        event: CounterEvent,
     ) -> SourceRecord {
         let headers = EventHeaders {
             event_id: format!("e{offset}"),
@@ -473,11 +472,11 @@ mod tests {
             cause: None,
         };
         SourceRecord {
-            topic: "t.account.events".into(),
+            topic: "t.counter.events".into(),
             partition: 0,
             offset,
             key: Some(id.as_bytes().to_vec()),
-            value: Some(event.encode(&tributary_bank::codec()).unwrap()),
+            value: Some(event.encode(&testing::codec()).unwrap()),
             headers: headers
                 .to_pairs()
                 .into_iter()
@@ -487,37 +486,27 @@ mod tests {
         }
     }
 
-    fn book() -> AggregateBook<Account> {
-        AggregateBook::new("t.account.events", PartitionSnapshot::empty(), 8)
+    fn book() -> AggregateBook<Counter> {
+        AggregateBook::new("t.counter.events", PartitionSnapshot::empty(), 8)
     }
 
-    fn opened() -> AccountEvent {
-        AccountOpened {
-            owner_id: "o".into(),
-            currency: "EUR".into(),
-        }
-        .into()
+    fn opened() -> CounterEvent {
+        CounterOpened {}.into()
     }
 
-    fn command(command: impl Into<AccountCommand>) -> Vec<u8> {
-        command.into().encode(&tributary_bank::codec()).unwrap()
+    fn command(command: impl Into<CounterCommand>) -> Vec<u8> {
+        command.into().encode(&testing::codec()).unwrap()
     }
 
     #[test]
     fn the_first_record_of_a_version_wins_and_later_ones_are_void() {
         let mut book = book();
-        let codec = tributary_bank::codec();
+        let codec = testing::codec();
         assert_eq!(
             book.fold(&codec, &record(0, "a", 1, "c1", opened())),
             Folded::Valid
         );
-        let deposit = |amount| {
-            Deposited {
-                amount,
-                reference: None,
-            }
-            .into()
-        };
+        let deposit = |amount| Added { by: amount }.into();
         assert_eq!(
             book.fold(&codec, &record(1, "a", 2, "c2", deposit(10))),
             Folded::Valid
@@ -531,7 +520,7 @@ mod tests {
             Folded::Void
         );
         assert_eq!(book.version("a"), 2);
-        assert_eq!(book.state("a").map(|s| s.balance), Some(10));
+        assert_eq!(book.state("a").map(|s| s.value), Some(10));
         assert_eq!(book.previous("a", "zombie"), None);
         assert_eq!(
             book.previous("a", "c2").map(|c| (c.version, c.offset)),
@@ -542,19 +531,10 @@ mod tests {
     #[test]
     fn a_decision_names_the_next_version_and_a_repeat_is_a_duplicate() {
         let mut book = book();
-        let codec = tributary_bank::codec();
+        let codec = testing::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         let decided = book
-            .decide(
-                &codec,
-                "a",
-                "c2",
-                None,
-                &command(Deposit {
-                    amount: 5,
-                    reference: None,
-                }),
-            )
+            .decide(&codec, "a", "c2", None, &command(Add { by: 5 }))
             .unwrap();
         let Decided::Write(write) = decided else {
             panic!("expected an event, got {decided:?}")
@@ -562,7 +542,7 @@ mod tests {
         assert_eq!(write.version, 2);
         assert_eq!(write.refusal, None);
         let repeat = book
-            .decide(&codec, "a", "c1", None, &command(Withdraw { amount: 1 }))
+            .decide(&codec, "a", "c1", None, &command(Take { by: 1 }))
             .unwrap();
         assert!(matches!(
             repeat,
@@ -577,25 +557,25 @@ mod tests {
     #[test]
     fn a_refusal_is_recorded_with_the_domain_reason_and_changes_nothing() {
         let mut book = book();
-        let codec = tributary_bank::codec();
+        let codec = testing::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         let decided = book
-            .decide(&codec, "a", "c2", None, &command(Withdraw { amount: 1 }))
+            .decide(&codec, "a", "c2", None, &command(Take { by: 1 }))
             .unwrap();
         let Decided::Write(write) = decided else {
             panic!("expected the refusal as an event, got {decided:?}")
         };
-        let reason = "insufficient funds: balance 0, withdrawal 1";
+        let reason = "counter a holds 0, so 1 cannot be taken";
         assert_eq!(write.version, 2);
         assert_eq!(write.refusal.as_deref(), Some(reason));
         assert_eq!(write.event_type, CommandRefused::FULL_NAME);
-        let refused = AccountEvent::decode(&codec, &write.value).unwrap();
+        let refused = CounterEvent::decode(&codec, &write.value).unwrap();
         assert_eq!(
             book.fold(&codec, &record(1, "a", 2, "c2", refused)),
             Folded::Valid
         );
         assert_eq!(book.version("a"), 2);
-        assert_eq!(book.state("a").map(|s| s.balance), Some(0));
+        assert_eq!(book.state("a").map(|s| s.value), Some(0));
         let repeat = book.previous("a", "c2").unwrap();
         assert_eq!(repeat.refusal.as_deref(), Some(reason));
         assert_eq!((repeat.version, repeat.offset), (2, 1));
@@ -607,18 +587,14 @@ mod tests {
         record
     }
 
-    fn deposit(amount: i64) -> AccountEvent {
-        Deposited {
-            amount,
-            reference: None,
-        }
-        .into()
+    fn deposit(amount: i64) -> CounterEvent {
+        Added { by: amount }.into()
     }
 
     #[test]
     fn an_unreadable_record_at_the_next_version_blocks_its_aggregate_only() {
         let mut book = book();
-        let codec = tributary_bank::codec();
+        let codec = testing::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         book.fold(&codec, &record(1, "b", 1, "c1", opened()));
         let folded = book.fold(&codec, &unreadable(record(2, "a", 2, "new", deposit(1))));
@@ -635,22 +611,13 @@ mod tests {
         );
         assert_eq!(book.version("a"), 1);
         let decided = book
-            .decide(
-                &codec,
-                "a",
-                "c4",
-                None,
-                &command(Deposit {
-                    amount: 1,
-                    reference: None,
-                }),
-            )
+            .decide(&codec, "a", "c4", None, &command(Add { by: 1 }))
             .unwrap();
         let Decided::Blocked(reason) = decided else {
             panic!("expected a refusal for a blocked aggregate, got {decided:?}")
         };
         for needle in [
-            "account a is blocked",
+            "counter a is blocked",
             "offset 2",
             "version 2",
             "A blocked aggregate",
@@ -658,16 +625,7 @@ mod tests {
             assert!(reason.contains(needle), "{needle:?} missing from {reason}");
         }
         let other = book
-            .decide(
-                &codec,
-                "b",
-                "c4",
-                None,
-                &command(Deposit {
-                    amount: 1,
-                    reference: None,
-                }),
-            )
+            .decide(&codec, "b", "c4", None, &command(Add { by: 1 }))
             .unwrap();
         assert!(matches!(other, Decided::Write(_)), "{other:?}");
     }
@@ -675,7 +633,7 @@ mod tests {
     #[test]
     fn an_unreadable_record_at_a_void_version_is_void() {
         let mut book = book();
-        let codec = tributary_bank::codec();
+        let codec = testing::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         let stale = unreadable(record(1, "a", 1, "zombie", deposit(1)));
         assert_eq!(book.fold(&codec, &stale), Folded::Void);
@@ -688,7 +646,7 @@ mod tests {
     #[test]
     fn a_keyed_record_without_headers_blocks_its_aggregate() {
         let mut book = book();
-        let codec = tributary_bank::codec();
+        let codec = testing::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         let mut junk = unreadable(record(1, "a", 2, "x", deposit(1)));
         junk.headers.clear();
@@ -707,7 +665,7 @@ mod tests {
     #[test]
     fn a_record_of_an_unknown_schema_holds_the_book_at_the_earliest_one() {
         let mut book = book();
-        let codec = tributary_bank::codec();
+        let codec = testing::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         book.fold(&codec, &record(1, "b", 1, "c2", opened()));
         let folded = book.fold(&codec, &unreadable(record(5, "b", 2, "x", deposit(1))));
@@ -721,7 +679,7 @@ mod tests {
 
     #[test]
     fn a_parked_aggregate_is_read_again_from_its_parking_offset() {
-        let codec = tributary_bank::codec();
+        let codec = testing::codec();
         let mut stale = book();
         stale.fold(&codec, &record(0, "a", 1, "c1", opened()));
         stale.fold(&codec, &record(1, "b", 1, "c1", opened()));
@@ -740,7 +698,7 @@ mod tests {
             parked: HashMap::from([("a".into(), 2)]),
         };
         assert_eq!(snapshot.replay_from(), 2);
-        let mut book = AggregateBook::<Account>::new("t.account.events", snapshot, 8);
+        let mut book = AggregateBook::<Counter>::new("t.counter.events", snapshot, 8);
         assert_eq!(
             book.fold(&codec, &record(2, "a", 2, "c2", deposit(7))),
             Folded::Valid
@@ -750,7 +708,7 @@ mod tests {
             Folded::InSnapshot
         );
         assert_eq!(book.version("a"), 2);
-        assert_eq!(book.state("a").map(|s| s.balance), Some(7));
+        assert_eq!(book.state("a").map(|s| s.value), Some(7));
         assert_eq!(book.version("b"), 1, "the snapshot's state of b is kept");
     }
 
@@ -758,14 +716,14 @@ mod tests {
     fn an_undecodable_command_is_an_error_not_a_panic() {
         let book = book();
         let error = book
-            .decide(&tributary_bank::codec(), "a", "c", None, b"nope")
+            .decide(&testing::codec(), "a", "c", None, b"nope")
             .unwrap_err();
         assert_eq!(error.reason(), "bad_magic");
     }
 
     fn cause(offset: i64) -> Cause {
         Cause {
-            topic: "t.transfer.events".into(),
+            topic: "t.source.events".into(),
             partition: 5,
             offset,
             step: 0,
@@ -782,7 +740,7 @@ mod tests {
     #[test]
     fn a_saga_step_taken_is_recognised_long_after_its_command_id_is_forgotten() {
         let mut book = book();
-        let codec = tributary_bank::codec();
+        let codec = testing::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         book.fold(
             &codec,
@@ -798,10 +756,7 @@ mod tests {
             );
             assert_eq!(book.fold(&codec, &filler), Folded::Valid);
         }
-        let deposit_command = command(Deposit {
-            amount: 5,
-            reference: None,
-        });
+        let deposit_command = command(Add { by: 5 });
         for (offset, expected) in [(40, true), (12, true), (41, false)] {
             let decided = book
                 .decide(

@@ -345,11 +345,11 @@ mod tests {
 
     #[test]
     fn notifications_of_other_projections_and_older_offsets_are_ignored() {
-        let progress = Progress::new("bank".to_owned(), "s");
+        let progress = Progress::new("shop".to_owned(), "s");
         let mut committed = progress.committed.subscribe();
-        progress.apply(&offsets::progress_payload("bank", "t", 0, 10));
+        progress.apply(&offsets::progress_payload("shop", "t", 0, 10));
         progress.apply(&offsets::progress_payload("other", "t", 0, 99));
-        progress.apply(&offsets::progress_payload("bank", "t", 0, 7));
+        progress.apply(&offsets::progress_payload("shop", "t", 0, 7));
         progress.apply("not a payload");
         assert_eq!(
             committed.borrow_and_update().get(&("t".to_owned(), 0)),
@@ -359,7 +359,7 @@ mod tests {
 
     #[test]
     fn the_timeout_answer_says_how_far_the_projection_got() {
-        let progress = Progress::new("bank".to_owned(), "s");
+        let progress = Progress::new("shop".to_owned(), "s");
         let token: ConsistencyToken = "t:2:57".parse().unwrap();
         let body = progress.not_yet_consistent(&token, Some(42), Duration::from_millis(300));
         assert_eq!(body.committed_next_offset, Some(42));

@@ -109,9 +109,9 @@ mod tests {
     #[test]
     fn a_well_formed_token_names_topic_partition_and_offset() {
         assert_eq!(
-            parse("bank.accounts:3:41"),
+            parse("shop.orders:3:41"),
             Ok(ConsistencyToken {
-                topic: "bank.accounts".to_owned(),
+                topic: "shop.orders".to_owned(),
                 partition: 3,
                 offset: 41,
             })
@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn display_is_the_text_that_parses_back() {
         let token = ConsistencyToken {
-            topic: "bank-users".to_owned(),
+            topic: "shop-carts".to_owned(),
             partition: 0,
             offset: 9_000_000_000,
         };

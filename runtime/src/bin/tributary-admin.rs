@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use tributary_runtime::Topology;
-use tributary_runtime::kafka::{KafkaSettings, admin};
+use tributary_runtime::kafka::KafkaSettings;
+use tributary_runtime::kafka::admin::{self, Preparation};
 
 /// Creates and checks the topics of a Tributary pipeline.
 ///
@@ -20,13 +21,9 @@ struct Cli {
     /// Prefix of every topic name.
     #[arg(long, env = "TRIBUTARY_TOPIC_PREFIX", default_value = "tributary")]
     topic_prefix: String,
-    /// Aggregate types of the domain, each with an events topic and a dead-letter topic.
-    #[arg(
-        long,
-        env = "TRIBUTARY_AGGREGATES",
-        value_delimiter = ',',
-        default_value = "account,email-claim,user,transfer"
-    )]
+    /// Aggregate types of the domain, comma-separated, each with an events topic and a
+    /// dead-letter topic (the domain's `Domain::aggregate_types`).
+    #[arg(long, env = "TRIBUTARY_AGGREGATES", value_delimiter = ',')]
     aggregates: Vec<String>,
     /// Partition count of the commands, events and dead-letter topics.
     #[arg(long, env = "TRIBUTARY_PARTITIONS", default_value_t = 8)]
@@ -52,25 +49,26 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.aggregates.iter().all(|a| a.trim().is_empty()) {
+        bail!(
+            "no aggregate types given: set TRIBUTARY_AGGREGATES (or --aggregates) to the domain's aggregate types, comma-separated (the bank example's: account,email-claim,user,transfer)"
+        );
+    }
     let topology = Topology::new(&cli.topic_prefix, &cli.aggregates, cli.partitions);
     let config = KafkaSettings::from_env("127.0.0.1:9092").admin()?;
     let timeout = Duration::from_secs(cli.timeout_secs);
-    if let Command::Ensure = cli.command {
-        let created = admin::create_missing_topics(
-            &config,
-            &topology.topics(),
-            cli.replication_factor,
-            timeout,
-        )
-        .await?;
-        for topic in &created {
-            println!("created {topic}");
-        }
-    }
-    let counts = admin::partition_counts(&config, timeout)?;
-    topology
-        .check_partition_counts(&counts)
+    let preparation = match cli.command {
+        Command::Ensure => Preparation::CreateMissing {
+            replication_factor: cli.replication_factor,
+        },
+        Command::Check => Preparation::Check,
+    };
+    let created = admin::prepare_topics(&config, &topology, |_| true, preparation, timeout)
+        .await
         .context("the topics do not match the pipeline")?;
+    for topic in &created {
+        println!("created {topic}");
+    }
     println!(
         "{} topics of prefix {:?} present; commands and events have {} partitions",
         topology.topics().len(),

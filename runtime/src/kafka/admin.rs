@@ -1,5 +1,6 @@
-//! Topic administration: read partition counts from the broker's metadata and create missing
-//! topics with their partition counts and configurations.
+//! Topic administration: read partition counts from the broker's metadata, create missing
+//! topics with their partition counts and configurations, and check a pipeline's layout
+//! against what the broker holds (what every service does at start-up).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use thiserror::Error;
 
-use crate::topology::TopicSpec;
+use crate::topology::{TopicSpec, Topology, TopologyError};
 
 /// Talking to the broker about topics failed.
 #[derive(Debug, Error)]
@@ -39,6 +40,9 @@ pub enum AdminError {
     /// The client could not be built from the configuration.
     #[error("invalid Kafka client configuration: {0}")]
     Client(#[source] KafkaError),
+    /// The broker's topics do not match the layout.
+    #[error(transparent)]
+    Layout(#[from] TopologyError),
 }
 
 /// Partition counts of every topic the broker knows (internal topics included).
@@ -114,5 +118,41 @@ pub async fn create_missing_topics(
             }
         }
     }
+    Ok(created)
+}
+
+/// What [`prepare_topics`] should do about the topics a service needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preparation {
+    /// Only check that they exist with the right partition counts.
+    Check,
+    /// Create the missing ones (with this replication factor), then check.
+    CreateMissing {
+        /// Replication factor of the topics it creates.
+        replication_factor: i32,
+    },
+}
+
+/// Prepares the topics of `topology` that `uses` selects (a service's own, or all of them):
+/// creates the missing ones when `preparation` says so, then checks that every one exists
+/// and that co-partitioned topics have the layout's partition count. Returns the names it
+/// created, each also logged.
+pub async fn prepare_topics(
+    config: &ClientConfig,
+    topology: &Topology,
+    uses: impl Fn(&TopicSpec) -> bool,
+    preparation: Preparation,
+    timeout: Duration,
+) -> Result<Vec<String>, AdminError> {
+    let mut created = Vec::new();
+    if let Preparation::CreateMissing { replication_factor } = preparation {
+        let specs: Vec<TopicSpec> = topology.topics().into_iter().filter(|s| uses(s)).collect();
+        created = create_missing_topics(config, &specs, replication_factor, timeout).await?;
+        for topic in &created {
+            tracing::info!(topic, "created topic");
+        }
+    }
+    let observed = partition_counts(config, timeout)?;
+    topology.check_topics(&observed, uses)?;
     Ok(created)
 }
