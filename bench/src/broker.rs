@@ -14,7 +14,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_runtime::Topology;
 use tributary_runtime::kafka::SourceRecord;
-use tributary_runtime::kafka::admin;
+use tributary_runtime::kafka::admin::{self, Preparation};
 use tributary_runtime::kafka::offsets::end_offsets;
 use tributary_runtime::kafka::{KafkaSettings, enqueue};
 
@@ -43,21 +43,19 @@ pub fn fresh_topology(partitions: i32) -> (String, Topology) {
 
 /// Creates every topic of `topology` and waits until the broker's metadata shows them.
 pub async fn create_topics(settings: &KafkaSettings, topology: &Topology) -> anyhow::Result<()> {
-    let config = settings.admin()?;
-    admin::create_missing_topics(&config, &topology.topics(), 1, BROKER_TIMEOUT)
-        .await
-        .with_context(|| format!("creating the topics of {topology:?}"))?;
-    let deadline = Instant::now() + BROKER_TIMEOUT;
-    loop {
-        let counts = admin::partition_counts(&config, BROKER_TIMEOUT)?;
-        if topology.check_partition_counts(&counts).is_ok() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("the topics of {topology:?} did not appear in the broker's metadata");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let create = Preparation::CreateMissing {
+        replication_factor: 1,
+    };
+    admin::prepare_topics(
+        &settings.admin()?,
+        topology,
+        |_| true,
+        create,
+        BROKER_TIMEOUT,
+    )
+    .await
+    .with_context(|| format!("creating the topics of {topology:?}"))?;
+    Ok(())
 }
 
 /// Produces `records` to their events topics on their partitions, keeping at most `window`

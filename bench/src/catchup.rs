@@ -43,7 +43,7 @@ pub struct CatchupOptions {
     /// `PROJECTOR_BATCH_MAX_EVENTS` of the projector (its default: 2000).
     pub batch_max_events: usize,
     /// `TRIBUTARY_RECENT_COMMANDS` of the projector (its default: 32).
-    pub recent_command_ids: usize,
+    pub recent_commands: usize,
     /// Keep the variants' schemas after the run (for inspection).
     pub keep_schemas: bool,
     /// Longest one variant may take.
@@ -183,13 +183,7 @@ pub async fn run(options: &CatchupOptions) -> anyhow::Result<CatchupReport> {
 
     tracing::info!("bulk limit");
     let schema = VariantSchema::create(&options.database_url, &schema_name("bulk"), 4).await?;
-    let outcome = bulk::run(
-        &schema.pool,
-        &topology,
-        &fetched,
-        options.recent_command_ids,
-    )
-    .await?;
+    let outcome = bulk::run(&schema.pool, &topology, &fetched, options.recent_commands).await?;
     let mut result = VariantResult::new(
         "bulk-limit",
         events,
@@ -210,7 +204,7 @@ pub async fn run(options: &CatchupOptions) -> anyhow::Result<CatchupReport> {
         projection: "bench".to_owned(),
         schema: schema.name.clone(),
         batch_max_events: options.batch_max_events,
-        recent_command_ids: options.recent_command_ids,
+        recent_commands: options.recent_commands,
     });
     let elapsed = own_path::run(&schema.pool, &topology, Arc::clone(&fetched), settings).await?;
     let mut result = VariantResult::new(
@@ -234,7 +228,7 @@ pub async fn run(options: &CatchupOptions) -> anyhow::Result<CatchupReport> {
         "bench",
         &fetched,
         options.naive_events,
-        options.recent_command_ids,
+        options.recent_commands,
     )
     .await?;
     let whole = outcome.events == events;
@@ -330,7 +324,7 @@ fn projector_env(
         ),
         (
             "TRIBUTARY_RECENT_COMMANDS",
-            &options.recent_command_ids.to_string(),
+            &options.recent_commands.to_string(),
         ),
         ("LOG_FORMAT", "text"),
     ]

@@ -158,7 +158,7 @@ impl CatchupArgs {
             database_url: self.common.database_url.clone(),
             kafka: KafkaSettings::from_env("127.0.0.1:9092"),
             batch_max_events: self.batch_max_events,
-            recent_command_ids: 32,
+            recent_commands: 32,
             keep_schemas: self.common.keep_schemas,
             variant_timeout: Duration::from_secs(self.variant_timeout),
         })

@@ -53,12 +53,12 @@ impl ColumnType {
 pub struct Column {
     /// Its name.
     pub name: &'static str,
-    /// Its kind.
-    pub kind: ColumnType,
+    /// Its type, and how its value travels.
+    pub column_type: ColumnType,
 }
 
-const fn col(name: &'static str, kind: ColumnType) -> Column {
-    Column { name, kind }
+const fn col(name: &'static str, column_type: ColumnType) -> Column {
+    Column { name, column_type }
 }
 
 /// A read table as the projection writes it.
@@ -163,14 +163,14 @@ pub const TABLES: [Table; 5] = [ACCOUNTS, LEDGER, USERS, TRANSFERS, AGGREGATE_ST
 impl Table {
     /// The columns whose values are carried (all but [`ColumnType::Now`]).
     pub fn carried(&self) -> impl Iterator<Item = &Column> {
-        self.columns.iter().filter(|c| c.kind != Now)
+        self.columns.iter().filter(|c| c.column_type != Now)
     }
 
     /// `name type, …` of the carried columns: a staging table's columns, or the column list
     /// of `jsonb_to_recordset`.
     pub fn carried_definition(&self) -> String {
         self.carried()
-            .map(|c| format!("{} {}", c.name, c.kind.carried_type()))
+            .map(|c| format!("{} {}", c.name, c.column_type.carried_type()))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -182,7 +182,7 @@ impl Table {
         let values: Vec<String> = self
             .columns
             .iter()
-            .map(|c| match c.kind {
+            .map(|c| match c.column_type {
                 Millis => format!(
                     "'epoch'::timestamptz + {} * interval '1 millisecond'",
                     c.name
@@ -285,7 +285,7 @@ impl Rows {
         for row in &self.tables[index] {
             let mut object = Map::new();
             for (column, cell) in table.carried().zip(row) {
-                let value = match (cell, column.kind) {
+                let value = match (cell, column.column_type) {
                     (Cell::Null, _) => Value::Null,
                     (Cell::Text(text), Json) => serde_json::from_str(text)?,
                     (Cell::Text(text), _) => Value::String(text.clone()),

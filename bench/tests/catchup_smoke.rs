@@ -36,7 +36,7 @@ async fn every_catch_up_variant_writes_identical_tables() {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tributary_test".to_owned()),
         kafka: KafkaSettings::from_env("127.0.0.1:9092"),
         batch_max_events: 500,
-        recent_command_ids: 32,
+        recent_commands: 32,
         keep_schemas: false,
         variant_timeout: Duration::from_secs(300),
     };

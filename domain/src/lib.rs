@@ -11,7 +11,7 @@
 //!   over.
 //!
 //! The reference domain that implements them, a bank, is the `tributary-bank` crate under
-//! `examples/bank`. [`testing`] (feature `testing`) holds the engine's own test domain, a
+//! `examples/bank`. `testing` (feature `testing`) holds the engine's own test domain, a
 //! counter, so that the engine crates test against a real aggregate without an example.
 
 pub mod aggregate;

@@ -98,7 +98,7 @@ pub async fn run<D: GatewayCommands>(
             kinds: kinds_of(domain.as_ref()),
             codec: domain.codec(),
             producer: producer.clone(),
-            keep_commands: config.dedup.recent_commands,
+            recent_commands: config.dedup.recent_commands,
             instance_id: instance_id.clone(),
             metrics: metrics.clone(),
         });

@@ -40,6 +40,7 @@ enum Command {
 /// Parses the command line and runs `domain`'s command side in the roles it names until
 /// SIGTERM or SIGINT.
 pub async fn main<D: GatewayCommands>(domain: D) -> anyhow::Result<()> {
+    tributary_runtime::settings::refuse_renamed(std::env::vars())?;
     let (config, roles) = match Cli::parse().command {
         Command::All(config) => (
             config,

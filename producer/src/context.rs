@@ -28,7 +28,7 @@ pub struct CommandSide {
     /// Producer of events, replies and saga commands.
     pub producer: FutureProducer,
     /// Commands the processor's books remember per aggregate, to answer repeats.
-    pub keep_commands: usize,
+    pub recent_commands: usize,
     /// This process, for the tail consumers' group IDs.
     pub instance_id: String,
     /// Metrics.

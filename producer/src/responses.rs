@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn a_command_accepted_without_an_event_has_no_token() {
         let command_id = Uuid::parse_str(COMMAND_ID).unwrap();
-        let accepted = CommandAccepted::new(command_id, "email-claim", "ann@example.org", 1, None);
+        let accepted = CommandAccepted::new(command_id, "counter", "c-2", 1, None);
         let value = serde_json::to_value(&accepted).unwrap();
         assert_eq!(value["event"], json!(null));
         assert_eq!(value["consistency_token"], json!(null));

@@ -93,7 +93,7 @@ impl<D: Domain> SagaPartition<D> {
             projection: &shared.projection,
             topic,
             partition,
-            keep_commands: 1,
+            recent_commands: 1,
         };
         let loaded = kind.load(source).await?;
         let (book, start) = if loaded.snapshot_offset <= next_offset {

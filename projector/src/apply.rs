@@ -184,7 +184,7 @@ pub async fn find_faulty_event<R: ReadModel>(
     target: &BatchTarget<'_>,
     read_model: &R,
     plan: &Plan<R::Aggregate>,
-    keep_command_ids: usize,
+    recent_commands: usize,
 ) -> Result<Option<FaultyEvent>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
@@ -198,7 +198,7 @@ pub async fn find_faulty_event<R: ReadModel>(
                 change.aggregate_id.clone(),
                 change.before.clone(),
                 change.events[..=event].to_vec(),
-                keep_command_ids,
+                recent_commands,
             );
             let refused = try_in_savepoint(&mut transaction, target, read_model, &prefix).await?;
             if let Some((reason, error)) = refused {

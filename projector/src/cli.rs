@@ -45,6 +45,7 @@ enum Command {
 /// Parses the command line and runs `projection` (`run`) or applies its migrations
 /// (`migrate`).
 pub async fn main<P: Projection>(projection: P) -> anyhow::Result<()> {
+    tributary_runtime::settings::refuse_renamed(std::env::vars())?;
     match Cli::parse().command {
         Command::Run(config) => {
             init_logging(config.log_format, "info");

@@ -51,12 +51,12 @@ pub struct AggregateChange<A: Aggregate> {
 }
 
 impl<A: Aggregate> AggregateChange<A> {
-    /// Folds `events` onto `before`, keeping the latest `keep_command_ids` command IDs.
+    /// Folds `events` onto `before`, keeping the latest `recent_commands` command IDs.
     pub fn fold(
         aggregate_id: String,
         before: StoredAggregate<A>,
         events: Vec<AppliedEvent<A::Event>>,
-        keep_command_ids: usize,
+        recent_commands: usize,
     ) -> Self {
         let mut after = before.clone();
         for applied in &events {
@@ -72,7 +72,7 @@ impl<A: Aggregate> AggregateChange<A> {
                 after.steps_taken.take(cause);
             }
         }
-        let excess = after.recent_commands.len().saturating_sub(keep_command_ids);
+        let excess = after.recent_commands.len().saturating_sub(recent_commands);
         after.recent_commands.drain(..excess);
         Self {
             aggregate_id,
@@ -171,7 +171,7 @@ impl<A: Aggregate> Plan<A> {
         &mut self,
         faulty: &FaultyEvent,
         parked: &mut HashMap<String, i64>,
-        keep_command_ids: usize,
+        recent_commands: usize,
     ) {
         let change = self.changes.remove(faulty.change);
         let AggregateChange {
@@ -213,7 +213,7 @@ impl<A: Aggregate> Plan<A> {
             }
         }
         if !events.is_empty() {
-            let kept = AggregateChange::fold(aggregate_id, before, events, keep_command_ids);
+            let kept = AggregateChange::fold(aggregate_id, before, events, recent_commands);
             self.changes.insert(faulty.change, kept);
         }
         self.dead_letters.sort_by_key(|d| d.index);
@@ -238,7 +238,7 @@ pub fn plan<A: Aggregate>(
     records: &[SourceRecord],
     stored: &HashMap<String, StoredAggregate<A>>,
     parked: &mut HashMap<String, i64>,
-    keep_command_ids: usize,
+    recent_commands: usize,
 ) -> Plan<A> {
     let mut builder = Builder::<A>::default();
     for (index, record) in records.iter().enumerate() {
@@ -262,7 +262,7 @@ pub fn plan<A: Aggregate>(
             }
         }
     }
-    builder.finish(stored, keep_command_ids)
+    builder.finish(stored, recent_commands)
 }
 
 /// A record's aggregate ID, headers and event, or why it cannot be understood.
@@ -405,7 +405,7 @@ impl<A: Aggregate> Builder<A> {
     fn finish(
         mut self,
         stored: &HashMap<String, StoredAggregate<A>>,
-        keep_command_ids: usize,
+        recent_commands: usize,
     ) -> Plan<A> {
         let changes = self
             .order
@@ -413,7 +413,7 @@ impl<A: Aggregate> Builder<A> {
             .map(|id| {
                 let before = stored.get(id).cloned().unwrap_or_default();
                 let events = self.events.remove(id).unwrap_or_default();
-                AggregateChange::fold(id.clone(), before, events, keep_command_ids)
+                AggregateChange::fold(id.clone(), before, events, recent_commands)
             })
             .collect();
         Plan {
@@ -462,7 +462,7 @@ mod tests {
         CounterOpened {}.into()
     }
 
-    fn deposit(amount: i64) -> CounterEvent {
+    fn added(amount: i64) -> CounterEvent {
         Added { by: amount }.into()
     }
 
@@ -479,8 +479,8 @@ mod tests {
         let records = vec![
             record(0, "a", 1, opened()),
             record(1, "b", 1, opened()),
-            record(2, "a", 2, deposit(5)),
-            record(3, "a", 3, deposit(7)),
+            record(2, "a", 2, added(5)),
+            record(3, "a", 3, added(7)),
         ];
         let plan = run(&records, &HashMap::new(), &mut HashMap::new());
         assert_eq!(plan.changes.len(), 2);
@@ -528,11 +528,7 @@ mod tests {
             })
             .collect();
         stored.insert("a".to_owned(), before);
-        let plan = run(
-            &[record(9, "a", 2, deposit(1))],
-            &stored,
-            &mut HashMap::new(),
-        );
+        let plan = run(&[record(9, "a", 2, added(1))], &stored, &mut HashMap::new());
         let ids: Vec<&str> = plan.changes[0]
             .after
             .recent_commands
@@ -549,11 +545,11 @@ mod tests {
         before.versioned.apply(&opened());
         stored.insert("a".to_owned(), before);
         let records = vec![
-            record(5, "a", 1, opened()),    // duplicate of version 1
-            record(6, "a", 2, deposit(10)), // the event
-            record(7, "a", 2, deposit(99)), // a zombie's second version 2
-            record(8, "a", 4, deposit(50)), // skips version 3
-            record(9, "a", 3, deposit(1)),  // the next valid one
+            record(5, "a", 1, opened()),  // duplicate of version 1
+            record(6, "a", 2, added(10)), // the event
+            record(7, "a", 2, added(99)), // a zombie's second version 2
+            record(8, "a", 4, added(50)), // skips version 3
+            record(9, "a", 3, added(1)),  // the next valid one
         ];
         let plan = run(&records, &stored, &mut HashMap::new());
         assert_eq!(
@@ -571,13 +567,13 @@ mod tests {
 
     #[test]
     fn an_undecodable_record_parks_its_aggregate_but_not_others() {
-        let mut garbage = record(1, "a", 2, deposit(5));
+        let mut garbage = record(1, "a", 2, added(5));
         garbage.value = Some(b"not avro".to_vec());
         let records = vec![
             record(0, "a", 1, opened()),
             garbage,
             record(2, "b", 1, opened()),
-            record(3, "a", 2, deposit(5)),
+            record(3, "a", 2, added(5)),
         ];
         let mut parked = HashMap::new();
         let plan = run(&records, &HashMap::new(), &mut parked);
@@ -638,8 +634,8 @@ mod tests {
         let records = vec![
             record(0, "a", 1, opened()),
             record(1, "b", 1, opened()),
-            record(2, "a", 2, deposit(5)),
-            record(3, "a", 3, deposit(7)),
+            record(2, "a", 2, added(5)),
+            record(3, "a", 3, added(7)),
         ];
         let mut parked = HashMap::new();
         let mut plan = run(&records, &HashMap::new(), &mut parked);

@@ -8,7 +8,7 @@
 //! - [`kafka`]: client configuration (`KAFKA_*` pass-through, pinned guarantees), topic
 //!   administration and partition end offsets;
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`; [`metrics`]: registering metrics;
-//! - [`instance`]: the name of one running process;
+//! - [`instance`]: the name of one running process; [`settings`]: renamed settings;
 //! - [`shutdown`]: one handle that tells every task to finish;
 //! - [`telemetry`]: JSON or text logs.
 
@@ -18,6 +18,7 @@ pub mod instance;
 pub mod kafka;
 pub mod metrics;
 pub mod partitioner;
+pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topology;

@@ -19,6 +19,11 @@ use hyper_util::rt::TokioExecutor;
 /// for a single command.
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// How long an idle connection stays in the pool: well under the 30 s after which the
+/// services' HTTP server closes a kept-alive connection that sends nothing, so that a request
+/// is never written into a connection the server is closing.
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// An HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
@@ -71,7 +76,7 @@ impl HttpClient {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
             .build(connector);
         Self {
             addr,
@@ -167,7 +172,15 @@ impl HttpClient {
         };
         tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| failed(format!("no answer within {:?}", self.timeout)))?
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "{method} {path} on {}: no answer within {:?}",
+                        self.addr, self.timeout
+                    ),
+                )
+            })?
     }
 }
 

@@ -1,5 +1,7 @@
-//! Support for the integration tests: where the broker is, fresh topics per test, clients,
-//! bounded waits, and the independent Python tools used for interoperability checks.
+//! Support for the integration tests and the benchmarks: where the broker is, fresh topics per
+//! test, Kafka clients, bounded waits, the independent Python tools used for interoperability
+//! checks, and the service harness both share — [`process`] (a service binary as a child
+//! process), [`http`] (the HTTP client) and [`metrics`] (reading `/metrics`).
 //!
 //! The tests run against whatever `KAFKA_BOOTSTRAP_SERVERS` names (the scripts start a local
 //! Apache Kafka when nothing is given) and never share topics or consumer groups, so they can run in
@@ -12,6 +14,7 @@ pub mod bank_events;
 pub mod command_side;
 pub mod failures;
 pub mod http;
+pub mod metrics;
 pub mod pipeline;
 pub mod process;
 

@@ -10,7 +10,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::postgres::PgPool;
 use tributary_runtime::Topology;
-use tributary_runtime::kafka::admin;
+use tributary_runtime::kafka::admin::{self, Preparation};
 use tributary_runtime::kafka::offsets::end_offsets;
 use tributary_schemas::protocol::ProjectionMarker;
 
@@ -42,14 +42,12 @@ impl TestPipeline {
         let schema = format!("t_{}", prefix.rsplit('.').next().unwrap_or_default());
         let topology = Topology::new(&prefix, aggregate_types.iter().copied(), partitions);
         let config = kafka().admin().expect("admin client configuration");
-        admin::create_missing_topics(&config, &topology.topics(), 1, BROKER_TIMEOUT)
+        let create = Preparation::CreateMissing {
+            replication_factor: 1,
+        };
+        admin::prepare_topics(&config, &topology, |_| true, create, BROKER_TIMEOUT)
             .await
             .unwrap_or_else(|error| panic!("creating the topics of {prefix}: {error}"));
-        crate::wait_until(BROKER_TIMEOUT, "the test's topics in metadata", || {
-            admin::partition_counts(&config, BROKER_TIMEOUT)
-                .map(|counts| topology.check_partition_counts(&counts).is_ok())
-                .unwrap_or(false)
-        });
         Self {
             prefix,
             schema,

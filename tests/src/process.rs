@@ -16,6 +16,9 @@ use crate::http::{HttpClient, HttpResponse};
 /// How many lines of its output a failure message shows.
 const LOG_TAIL_LINES: usize = 40;
 
+/// Longest one `/readyz` probe of [`ServiceProcess::wait_ready`] may take before the next.
+const READINESS_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A running service process; killed when dropped.
 #[derive(Debug)]
 pub struct ServiceProcess {
@@ -62,7 +65,7 @@ impl ServiceProcess {
         Ok(Self {
             child,
             name: name.to_owned(),
-            client: HttpClient::new(http).with_timeout(Duration::from_secs(10)),
+            client: HttpClient::new(http),
             http,
             log,
         })
@@ -104,7 +107,8 @@ impl ServiceProcess {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             self.check_running()?;
-            if let Ok(response) = self.client.get("/readyz").await
+            let probe = tokio::time::timeout(READINESS_PROBE_TIMEOUT, self.client.get("/readyz"));
+            if let Ok(Ok(response)) = probe.await
                 && response.status == 200
             {
                 return Ok(());
@@ -120,14 +124,17 @@ impl ServiceProcess {
         }
     }
 
-    /// `GET path` on the process.
+    /// `GET path` on the process; an error names the process.
     pub async fn get(&self, path: &str) -> std::io::Result<HttpResponse> {
-        self.client.get(path).await
+        self.client
+            .get(path)
+            .await
+            .map_err(|error| std::io::Error::new(error.kind(), format!("{}: {error}", self.name)))
     }
 
-    /// The value of a metric sample (`name{labels}` as exposed), summed over every series
-    /// whose line starts with `series`.
-    pub async fn metric(&self, series: &str) -> anyhow::Result<f64> {
+    /// The value of metric `name` (a counter or gauge) as the process exposes it, summed over
+    /// all its label values.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
         let response = self.get("/metrics").await?;
         if response.status != 200 {
             bail!(
@@ -137,7 +144,7 @@ impl ServiceProcess {
                 response.body
             );
         }
-        Ok(sum_of_series(&response.body, series))
+        Ok(crate::metrics::sum(&response.body, name, &[]))
     }
 
     /// Sends `signal` (e.g. `KILL`, `TERM`, `STOP`, `CONT`).
@@ -166,6 +173,9 @@ impl ServiceProcess {
     /// Sends SIGTERM and waits up to `grace` for the exit, as an orchestrator stops a pod;
     /// kills it if it does not exit in time. The exit code, if it exited by itself.
     pub async fn stop(&mut self, grace: Duration) -> Option<i32> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status.code();
+        }
         if self.signal("TERM").is_err() {
             self.kill();
             return None;
@@ -221,28 +231,9 @@ impl Drop for ServiceProcess {
     }
 }
 
-/// The sum of every sample in the Prometheus text `exposition` whose line starts with
-/// `series`.
-fn sum_of_series(exposition: &str, series: &str) -> f64 {
-    exposition
-        .lines()
-        .filter(|line| line.starts_with(series))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_series_is_summed_over_its_labels_and_nothing_else() {
-        let exposition =
-            "# HELP a_total x\na_total{p=\"0\"} 2\na_total{p=\"1\"} 3.5\nab_total 100\n";
-        assert_eq!(sum_of_series(exposition, "a_total"), 5.5);
-        assert_eq!(sum_of_series(exposition, "a_total{p=\"1\"}"), 3.5);
-        assert_eq!(sum_of_series(exposition, "missing"), 0.0);
-    }
 
     #[tokio::test]
     async fn a_binary_that_cannot_start_or_exits_at_once_is_an_error_naming_it() {

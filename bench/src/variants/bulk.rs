@@ -36,7 +36,7 @@ pub struct BulkOutcome {
 pub fn rows_for(
     topology: &Topology,
     fetched: &Fetched,
-    keep_command_ids: usize,
+    recent_commands: usize,
 ) -> anyhow::Result<Rows> {
     let codec = tributary_bank::codec();
     let mut rows = Rows::default();
@@ -47,14 +47,14 @@ pub fn rows_for(
         };
         match BankType::of_topic(topology, topic)? {
             BankType::Account => {
-                fold::<Account>(&codec, records, source, keep_command_ids, &mut rows)?
+                fold::<Account>(&codec, records, source, recent_commands, &mut rows)?
             }
             BankType::EmailClaim => {
-                fold::<EmailClaim>(&codec, records, source, keep_command_ids, &mut rows)?
+                fold::<EmailClaim>(&codec, records, source, recent_commands, &mut rows)?
             }
-            BankType::User => fold::<User>(&codec, records, source, keep_command_ids, &mut rows)?,
+            BankType::User => fold::<User>(&codec, records, source, recent_commands, &mut rows)?,
             BankType::Transfer => {
-                fold::<Transfer>(&codec, records, source, keep_command_ids, &mut rows)?
+                fold::<Transfer>(&codec, records, source, recent_commands, &mut rows)?
             }
         }
     }
@@ -65,10 +65,10 @@ fn fold<A: BankRows>(
     codec: &Codec,
     records: &[tributary_runtime::kafka::SourceRecord],
     source: Source<'_>,
-    keep_command_ids: usize,
+    recent_commands: usize,
     rows: &mut Rows,
 ) -> anyhow::Result<()> {
-    let changes = fold_from_scratch::<A>(codec, records, &Default::default(), keep_command_ids)?;
+    let changes = fold_from_scratch::<A>(codec, records, &Default::default(), recent_commands)?;
     add_changes(&changes, source, rows)
 }
 
@@ -77,10 +77,10 @@ pub async fn run(
     pool: &PgPool,
     topology: &Topology,
     fetched: &Fetched,
-    keep_command_ids: usize,
+    recent_commands: usize,
 ) -> anyhow::Result<BulkOutcome> {
     let started = Instant::now();
-    let rows = rows_for(topology, fetched, keep_command_ids)?;
+    let rows = rows_for(topology, fetched, recent_commands)?;
     let fold = started.elapsed();
     let mut copies = Vec::with_capacity(TABLES.len());
     for index in 0..TABLES.len() {

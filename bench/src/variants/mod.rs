@@ -117,10 +117,10 @@ pub fn fold_from_scratch<A: Aggregate>(
     codec: &Codec,
     records: &[SourceRecord],
     stored: &HashMap<String, tributary_store::snapshot::StoredAggregate<A>>,
-    keep_command_ids: usize,
+    recent_commands: usize,
 ) -> anyhow::Result<Vec<AggregateChange<A>>> {
     let mut parked = HashMap::new();
-    let plan = plan::plan::<A>(codec, records, stored, &mut parked, keep_command_ids);
+    let plan = plan::plan::<A>(codec, records, stored, &mut parked, recent_commands);
     if let Some(letter) = plan.dead_letters.first() {
         return Err(anyhow::anyhow!(
             "record {} cannot be applied: {}",

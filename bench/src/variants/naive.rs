@@ -70,7 +70,7 @@ pub async fn run(
     projection: &str,
     fetched: &Fetched,
     limit: usize,
-    keep_command_ids: usize,
+    recent_commands: usize,
 ) -> anyhow::Result<NaiveOutcome> {
     let sql = statement();
     let mut connection = pool.acquire().await?;
@@ -95,7 +95,7 @@ pub async fn run(
                 partition: *partition,
             },
             claim: claims[&(topic.clone(), *partition)],
-            keep_command_ids,
+            recent_commands,
         };
         match BankType::of_topic(topology, topic)? {
             BankType::Account => applier.apply::<Account>(records).await?,
@@ -118,7 +118,7 @@ struct Applier<'a> {
     projection: &'a str,
     source: Source<'a>,
     claim: Claim,
-    keep_command_ids: usize,
+    recent_commands: usize,
 }
 
 impl Applier<'_> {
@@ -130,7 +130,7 @@ impl Applier<'_> {
                 &codec,
                 std::slice::from_ref(record),
                 &states,
-                self.keep_command_ids,
+                self.recent_commands,
             )?;
             let mut rows = Rows::default();
             add_changes(&changes, self.source, &mut rows)?;

@@ -35,7 +35,7 @@ pub struct OwnPathSettings {
     /// Most records per batch (`PROJECTOR_BATCH_MAX_EVENTS`).
     pub batch_max_events: usize,
     /// Command IDs kept per aggregate (`TRIBUTARY_RECENT_COMMANDS`).
-    pub recent_command_ids: usize,
+    pub recent_commands: usize,
 }
 
 /// Runs every partition's batches concurrently; returns the time until the last committed.
@@ -112,7 +112,7 @@ impl Partition<'_> {
                 batch,
                 &stored,
                 &mut parked,
-                settings.recent_command_ids,
+                settings.recent_commands,
             );
             let next_offset = batch.last().map_or(claim.next_offset, |r| r.offset + 1);
             let target = BatchTarget {

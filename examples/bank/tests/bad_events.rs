@@ -22,6 +22,7 @@ use tributary_tests::bank_events::{
     AccountWorkload, GeneratedEvent, RawRecord, assert_tables_match, produce,
 };
 use tributary_tests::failures::parked_rows;
+use tributary_tests::metrics;
 use tributary_tests::pipeline::{TestPipeline, committed, wait_for_catch_up};
 use tributary_tests::process::ServiceProcess;
 use tributary_tests::{BROKER_TIMEOUT, consumer, producer, unique_name};
@@ -201,23 +202,6 @@ fn interleave(
         }
     }
     out
-}
-
-/// The sum of the samples of metric `name` whose labels include every pair of `labels`.
-fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    metrics
-        .lines()
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter(|line| {
-            labels
-                .iter()
-                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// A dead letter as read back from the dead-letter topic.
@@ -527,9 +511,9 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
     // The metrics count exactly what was injected (they are updated just after the commit).
     let dead_letters = "tributary_projector_dead_letters_total";
     let metrics = metrics_when(&projector, "every dead letter, skip and parking", |m| {
-        sample(m, dead_letters, &[]) >= 12.0
-            && sample(m, "tributary_projector_parked_aggregates_total", &[]) >= 4.0
-            && sample(
+        metrics::sum(m, dead_letters, &[]) >= 12.0
+            && metrics::sum(m, "tributary_projector_parked_aggregates_total", &[]) >= 4.0
+            && metrics::sum(
                 m,
                 "tributary_projector_events_skipped_total",
                 &[("reason", "stale_version")],
@@ -544,18 +528,18 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
         ("parked", 8.0),
     ] {
         assert_eq!(
-            sample(&metrics, dead_letters, &[("reason", reason)]),
+            metrics::sum(&metrics, dead_letters, &[("reason", reason)]),
             count,
             "dead letters for {reason}"
         );
     }
-    assert_eq!(sample(&metrics, dead_letters, &[]), 12.0);
+    assert_eq!(metrics::sum(&metrics, dead_letters, &[]), 12.0);
     assert_eq!(
-        sample(&metrics, "tributary_projector_parked_aggregates_total", &[]),
+        metrics::sum(&metrics, "tributary_projector_parked_aggregates_total", &[]),
         4.0
     );
     assert_eq!(
-        sample(
+        metrics::sum(
             &metrics,
             "tributary_projector_events_skipped_total",
             &[("reason", "stale_version")]
@@ -563,7 +547,7 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
         1.0
     );
     assert_eq!(
-        sample(
+        metrics::sum(
             &metrics,
             "tributary_projector_events_skipped_total",
             &[("reason", "version_gap")]
@@ -572,7 +556,7 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
     );
     let applied = produced.iter().filter(|p| p.fate == Fate::Applied).count();
     assert_eq!(
-        sample(&metrics, "tributary_projector_events_applied_total", &[]),
+        metrics::sum(&metrics, "tributary_projector_events_applied_total", &[]),
         applied as f64
     );
 
@@ -621,18 +605,21 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
     let letters = read_dead_letters(&pipeline, &dlq, 13);
     check_letters(&topic, &letters, &produced, &first_failure);
     let metrics = metrics_when(&projector, "the parked event after the restart", |m| {
-        sample(m, dead_letters, &[]) >= 1.0
-            && sample(m, "tributary_projector_events_applied_total", &[]) >= 1.0
+        metrics::sum(m, dead_letters, &[]) >= 1.0
+            && metrics::sum(m, "tributary_projector_events_applied_total", &[]) >= 1.0
     })
     .await;
-    assert_eq!(sample(&metrics, dead_letters, &[("reason", "parked")]), 1.0);
-    assert_eq!(sample(&metrics, dead_letters, &[]), 1.0);
     assert_eq!(
-        sample(&metrics, "tributary_projector_parked_aggregates_total", &[]),
+        metrics::sum(&metrics, dead_letters, &[("reason", "parked")]),
+        1.0
+    );
+    assert_eq!(metrics::sum(&metrics, dead_letters, &[]), 1.0);
+    assert_eq!(
+        metrics::sum(&metrics, "tributary_projector_parked_aggregates_total", &[]),
         0.0
     );
     assert_eq!(
-        sample(&metrics, "tributary_projector_events_applied_total", &[]),
+        metrics::sum(&metrics, "tributary_projector_events_applied_total", &[]),
         1.0
     );
 

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tributary_projector::metrics::names::TRANSIENT_FAILURES_TOTAL;
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, assert_tables_match, produce};
+use tributary_tests::metrics;
 use tributary_tests::pipeline::{TestPipeline, committed, wait_for_catch_up};
 use tributary_tests::producer;
 
@@ -22,12 +24,8 @@ const OUTAGE: Duration = Duration::from_secs(6);
 /// How often it terminates them.
 const KILL_EVERY: Duration = Duration::from_millis(100);
 
-fn transient_failures(metrics: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|line| line.starts_with("tributary_projector_transient_failures_total{"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+fn transient_failures(exposition: &str) -> f64 {
+    metrics::sum(exposition, TRANSIENT_FAILURES_TOTAL, &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

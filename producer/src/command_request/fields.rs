@@ -355,12 +355,12 @@ mod tests {
 
     #[test]
     fn the_alphabetically_first_unknown_member_is_reported() {
-        let members = object(json!({"zeta": 1, "amount": 1, "beta": 2}));
+        let members = object(json!({"zeta": 1, "by": 1, "beta": 2}));
         let error = Fields::new("command", &members)
-            .reject_unknown(&["amount"], "Withdraw has amount")
+            .reject_unknown(&["by"], "Take has by")
             .unwrap_err();
         assert_eq!(error.field, "command.beta");
-        assert_eq!(error.problem, "unknown field; Withdraw has amount");
+        assert_eq!(error.problem, "unknown field; Take has by");
     }
 
     #[test]

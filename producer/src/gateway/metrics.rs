@@ -269,7 +269,7 @@ mod tests {
         let metrics = GatewayMetrics::new();
         metrics.command_answered(
             Some("counter"),
-            Some("Deposit"),
+            Some("Add"),
             Outcome::Accepted,
             Duration::ZERO,
         );

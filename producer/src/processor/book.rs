@@ -166,7 +166,7 @@ pub trait Book: Send + Sync {
 pub struct AggregateBook<A: Aggregate> {
     topic: String,
     aggregates: HashMap<String, Entry<A>>,
-    keep_commands: usize,
+    recent_commands: usize,
     /// The snapshot's offset: records below it are in the snapshot, except those of
     /// `parked` aggregates from their parking offset on.
     snapshot_offset: i64,
@@ -212,9 +212,9 @@ impl<A> Entry<A> {
 }
 
 impl<A: Aggregate> AggregateBook<A> {
-    /// A book of `topic` starting from `snapshot`, remembering up to `keep_commands` commands
+    /// A book of `topic` starting from `snapshot`, remembering up to `recent_commands` commands
     /// per aggregate for de-duplication.
-    pub fn new(topic: &str, snapshot: PartitionSnapshot<A>, keep_commands: usize) -> Self {
+    pub fn new(topic: &str, snapshot: PartitionSnapshot<A>, recent_commands: usize) -> Self {
         let aggregates = snapshot
             .aggregates
             .into_iter()
@@ -242,7 +242,7 @@ impl<A: Aggregate> AggregateBook<A> {
             aggregates,
             owners,
             held_at: None,
-            keep_commands,
+            recent_commands,
             snapshot_offset: snapshot.next_offset,
             parked: snapshot.parked,
         }
@@ -278,7 +278,7 @@ impl<A: Aggregate> AggregateBook<A> {
         if self.in_snapshot(id, record.offset) {
             return Folded::InSnapshot;
         }
-        let keep = self.keep_commands;
+        let keep = self.recent_commands;
         let entry = self.aggregates.entry(id.to_owned()).or_default();
         if let Some(blocked) = &entry.blocked {
             return Folded::Blocked {
@@ -506,17 +506,17 @@ mod tests {
             book.fold(&codec, &record(0, "a", 1, "c1", opened())),
             Folded::Valid
         );
-        let deposit = |amount| Added { by: amount }.into();
+        let added = |amount| Added { by: amount }.into();
         assert_eq!(
-            book.fold(&codec, &record(1, "a", 2, "c2", deposit(10))),
+            book.fold(&codec, &record(1, "a", 2, "c2", added(10))),
             Folded::Valid
         );
         assert_eq!(
-            book.fold(&codec, &record(2, "a", 2, "zombie", deposit(99))),
+            book.fold(&codec, &record(2, "a", 2, "zombie", added(99))),
             Folded::Void
         );
         assert_eq!(
-            book.fold(&codec, &record(3, "a", 4, "gap", deposit(5))),
+            book.fold(&codec, &record(3, "a", 4, "gap", added(5))),
             Folded::Void
         );
         assert_eq!(book.version("a"), 2);
@@ -587,7 +587,7 @@ mod tests {
         record
     }
 
-    fn deposit(amount: i64) -> CounterEvent {
+    fn added(amount: i64) -> CounterEvent {
         Added { by: amount }.into()
     }
 
@@ -597,14 +597,14 @@ mod tests {
         let codec = testing::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         book.fold(&codec, &record(1, "b", 1, "c1", opened()));
-        let folded = book.fold(&codec, &unreadable(record(2, "a", 2, "new", deposit(1))));
+        let folded = book.fold(&codec, &unreadable(record(2, "a", 2, "new", added(1))));
         let Folded::Blocked { blocked, newly, .. } = folded else {
             panic!("expected a block, got {folded:?}")
         };
         assert!(newly);
         assert_eq!((blocked.offset, blocked.version), (2, Some(2)));
         // What follows is not folded onto a state that misses the unread record.
-        let later = book.fold(&codec, &record(3, "a", 3, "c3", deposit(5)));
+        let later = book.fold(&codec, &record(3, "a", 3, "c3", added(5)));
         assert!(
             matches!(later, Folded::Blocked { newly: false, .. }),
             "{later:?}"
@@ -635,10 +635,10 @@ mod tests {
         let mut book = book();
         let codec = testing::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
-        let stale = unreadable(record(1, "a", 1, "zombie", deposit(1)));
+        let stale = unreadable(record(1, "a", 1, "zombie", added(1)));
         assert_eq!(book.fold(&codec, &stale), Folded::Void);
         assert_eq!(
-            book.fold(&codec, &record(2, "a", 2, "c2", deposit(3))),
+            book.fold(&codec, &record(2, "a", 2, "c2", added(3))),
             Folded::Valid
         );
     }
@@ -648,7 +648,7 @@ mod tests {
         let mut book = book();
         let codec = testing::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
-        let mut junk = unreadable(record(1, "a", 2, "x", deposit(1)));
+        let mut junk = unreadable(record(1, "a", 2, "x", added(1)));
         junk.headers.clear();
         let folded = book.fold(&codec, &junk);
         assert!(
@@ -668,12 +668,12 @@ mod tests {
         let codec = testing::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
         book.fold(&codec, &record(1, "b", 1, "c2", opened()));
-        let folded = book.fold(&codec, &unreadable(record(5, "b", 2, "x", deposit(1))));
+        let folded = book.fold(&codec, &unreadable(record(5, "b", 2, "x", added(1))));
         assert!(
             matches!(&folded, Folded::Blocked { blocked, .. } if blocked.awaits_newer_build),
             "{folded:?}"
         );
-        book.fold(&codec, &unreadable(record(7, "a", 2, "y", deposit(1))));
+        book.fold(&codec, &unreadable(record(7, "a", 2, "y", added(1))));
         assert_eq!(book.held_at(), Some(5));
     }
 
@@ -700,11 +700,11 @@ mod tests {
         assert_eq!(snapshot.replay_from(), 2);
         let mut book = AggregateBook::<Counter>::new("t.counter.events", snapshot, 8);
         assert_eq!(
-            book.fold(&codec, &record(2, "a", 2, "c2", deposit(7))),
+            book.fold(&codec, &record(2, "a", 2, "c2", added(7))),
             Folded::Valid
         );
         assert_eq!(
-            book.fold(&codec, &record(3, "b", 2, "c2", deposit(9))),
+            book.fold(&codec, &record(3, "b", 2, "c2", added(9))),
             Folded::InSnapshot
         );
         assert_eq!(book.version("a"), 2);
@@ -742,21 +742,18 @@ mod tests {
         let mut book = book();
         let codec = testing::codec();
         book.fold(&codec, &record(0, "a", 1, "c1", opened()));
-        book.fold(
-            &codec,
-            &caused(record(1, "a", 2, "step-40", deposit(5)), 40),
-        );
+        book.fold(&codec, &caused(record(1, "a", 2, "step-40", added(5)), 40));
         for version in 3..20 {
             let filler = record(
                 version as i64,
                 "a",
                 version,
                 &format!("f{version}"),
-                deposit(1),
+                added(1),
             );
             assert_eq!(book.fold(&codec, &filler), Folded::Valid);
         }
-        let deposit_command = command(Add { by: 5 });
+        let add_command = command(Add { by: 5 });
         for (offset, expected) in [(40, true), (12, true), (41, false)] {
             let decided = book
                 .decide(
@@ -764,7 +761,7 @@ mod tests {
                     "a",
                     "step-again",
                     Some(&cause(offset)),
-                    &deposit_command,
+                    &add_command,
                 )
                 .unwrap();
             assert_eq!(
@@ -784,13 +781,7 @@ mod tests {
             ..cause(12)
         };
         let decided = book
-            .decide(
-                &codec,
-                "a",
-                "step-b",
-                Some(&other_partition),
-                &deposit_command,
-            )
+            .decide(&codec, "a", "step-b", Some(&other_partition), &add_command)
             .unwrap();
         assert!(matches!(decided, Decided::Write(_)), "{decided:?}");
     }

@@ -24,7 +24,7 @@ pub struct BookSource<'a> {
     /// The partition.
     pub partition: i32,
     /// Commands remembered per aggregate for de-duplication.
-    pub keep_commands: usize,
+    pub recent_commands: usize,
 }
 
 /// A book loaded from the snapshot, with where the log must be read from to complete it.
@@ -44,7 +44,7 @@ pub trait AggregateKind: Send + Sync {
     fn aggregate_type(&self) -> &'static str;
 
     /// A book of `topic` with no aggregates (for reading a partition from its start).
-    fn empty(&self, topic: &str, keep_commands: usize) -> Box<dyn Book>;
+    fn empty(&self, topic: &str, recent_commands: usize) -> Box<dyn Book>;
 
     /// Loads the partition's book from the snapshot.
     fn load<'a>(
@@ -67,11 +67,11 @@ impl<A: Aggregate> AggregateKind for Kind<A> {
         A::TYPE
     }
 
-    fn empty(&self, topic: &str, keep_commands: usize) -> Box<dyn Book> {
+    fn empty(&self, topic: &str, recent_commands: usize) -> Box<dyn Book> {
         Box::new(AggregateBook::<A>::new(
             topic,
             PartitionSnapshot::empty(),
-            keep_commands,
+            recent_commands,
         ))
     }
 
@@ -90,7 +90,7 @@ impl<A: Aggregate> AggregateKind for Kind<A> {
             .await?;
             let snapshot_offset = snapshot.next_offset;
             let replay_from = snapshot.replay_from();
-            let book = AggregateBook::new(source.topic, snapshot, source.keep_commands);
+            let book = AggregateBook::new(source.topic, snapshot, source.recent_commands);
             Ok(LoadedBook {
                 book: Box::new(book),
                 snapshot_offset,

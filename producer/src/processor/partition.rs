@@ -36,6 +36,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureRecord};
 use tributary_runtime::clock::unix_millis;
 use tributary_runtime::kafka::SourceRecord;
+use tributary_runtime::kafka::enqueue::enqueue;
 use tributary_runtime::partition_for_key;
 use tributary_schemas::headers::{Cause, EventHeaders, REPLY_TO};
 use tributary_schemas::protocol::{
@@ -138,7 +139,7 @@ impl PartitionProcessor {
                 projection: &shared.projection,
                 topic: &topic,
                 partition,
-                keep_commands: shared.keep_commands,
+                recent_commands: shared.recent_commands,
             };
             let loaded = kind.load(source).await?;
             starts.insert(topic.clone(), loaded.replay_from);
@@ -316,7 +317,7 @@ impl PartitionProcessor {
             match self.decide(&command) {
                 Step::Answer(handled) => answered.push((command.envelope, handled)),
                 Step::Write(write) => {
-                    let delivery = self.enqueue_event(&command, &write)?;
+                    let delivery = self.enqueue_event(&command, &write).await?;
                     deliveries.push((command, write.version, delivery));
                 }
                 Step::Confirm => to_confirm.push(command),
@@ -502,7 +503,7 @@ impl PartitionProcessor {
 
     /// Hands the record `write` causes to the producer; the returned future resolves when
     /// the broker has acknowledged it.
-    fn enqueue_event(
+    async fn enqueue_event(
         &self,
         command: &Pending,
         write: &EventToWrite,
@@ -529,10 +530,9 @@ impl PartitionProcessor {
             .key(&envelope.aggregate_id)
             .payload(&write.value)
             .headers(kafka_headers);
-        self.shared
-            .producer
-            .send_result(record)
-            .map_err(|(error, _)| PartitionError::Kafka(error))
+        enqueue(&self.shared.producer, record, enqueue_deadline())
+            .await
+            .map_err(PartitionError::Kafka)
     }
 
     /// Sends the replies of `answered` to the gateway instances waiting for them, all at
@@ -543,7 +543,7 @@ impl PartitionProcessor {
     ) -> Result<(), PartitionError> {
         let mut deliveries = Vec::new();
         for (envelope, handled) in answered {
-            if let Some(delivery) = self.enqueue_reply(envelope, &handled.reply)? {
+            if let Some(delivery) = self.enqueue_reply(envelope, &handled.reply).await? {
                 deliveries.push(delivery);
             }
         }
@@ -554,7 +554,7 @@ impl PartitionProcessor {
     }
 
     /// Hands the reply to the producer, unless nobody waits for it.
-    fn enqueue_reply(
+    async fn enqueue_reply(
         &self,
         envelope: &CommandEnvelope,
         reply: &CommandReply,
@@ -574,12 +574,20 @@ impl PartitionProcessor {
             .key(reply_to)
             .payload(&value)
             .headers(headers);
-        self.shared
-            .producer
-            .send_result(record)
+        enqueue(&self.shared.producer, record, enqueue_deadline())
+            .await
             .map(Some)
-            .map_err(|(error, _)| PartitionError::Kafka(error))
+            .map_err(PartitionError::Kafka)
     }
+}
+
+/// Longest a record waits for room in the producer's queue before the round fails (and is
+/// retried from the log like any other broker error).
+const ENQUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Until when a record enqueued now may wait for room: [`ENQUEUE_WAIT`] from now.
+fn enqueue_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + ENQUEUE_WAIT
 }
 
 /// A command of a batch not answered yet.

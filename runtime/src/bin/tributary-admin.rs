@@ -54,6 +54,13 @@ async fn main() -> anyhow::Result<()> {
             "no aggregate types given: set TRIBUTARY_AGGREGATES (or --aggregates) to the domain's aggregate types, comma-separated (the bank example's: account,email-claim,user,transfer)"
         );
     }
+    if let Some(blank) = cli.aggregates.iter().position(|a| a.trim().is_empty()) {
+        bail!(
+            "TRIBUTARY_AGGREGATES {:?}: entry {} is empty; list the aggregate types separated by single commas",
+            cli.aggregates.join(","),
+            blank + 1
+        );
+    }
     let topology = Topology::new(&cli.topic_prefix, &cli.aggregates, cli.partitions);
     let config = KafkaSettings::from_env("127.0.0.1:9092").admin()?;
     let timeout = Duration::from_secs(cli.timeout_secs);

@@ -121,6 +121,9 @@ pub async fn create_missing_topics(
     Ok(created)
 }
 
+/// How often [`prepare_topics`] reads the metadata again while topics it created appear.
+const METADATA_POLL: Duration = Duration::from_millis(100);
+
 /// What [`prepare_topics`] should do about the topics a service needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preparation {
@@ -135,8 +138,9 @@ pub enum Preparation {
 
 /// Prepares the topics of `topology` that `uses` selects (a service's own, or all of them):
 /// creates the missing ones when `preparation` says so, then checks that every one exists
-/// and that co-partitioned topics have the layout's partition count. Returns the names it
-/// created, each also logged.
+/// and that co-partitioned topics have the layout's partition count. A topic just created
+/// takes a moment to appear in the metadata, so the check is repeated until it holds or
+/// `timeout` has passed. Returns the names it created, each also logged.
 pub async fn prepare_topics(
     config: &ClientConfig,
     topology: &Topology,
@@ -152,7 +156,15 @@ pub async fn prepare_topics(
             tracing::info!(topic, "created topic");
         }
     }
-    let observed = partition_counts(config, timeout)?;
-    topology.check_topics(&observed, uses)?;
-    Ok(created)
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let observed = partition_counts(config, timeout)?;
+        match topology.check_topics(&observed, &uses) {
+            Ok(()) => return Ok(created),
+            Err(_) if !created.is_empty() && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(METADATA_POLL).await;
+            }
+            Err(mismatch) => return Err(mismatch.into()),
+        }
+    }
 }

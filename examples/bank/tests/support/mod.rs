@@ -33,7 +33,7 @@ pub async fn command_side(pipeline: &TestPipeline) -> Arc<CommandSide> {
         kinds: kinds_of(&tributary_bank::Bank),
         codec: tributary_bank::Bank.codec(),
         producer: producer(&[]),
-        keep_commands: 32,
+        recent_commands: 32,
         instance_id: unique_name("processor"),
         metrics: tributary_producer::metrics::ProducerMetrics::new(prometheus::Registry::new()),
     })
