@@ -130,9 +130,18 @@ pub async fn run<P: Projection>(config: ProjectorConfig, projection: P) -> anyho
         .context("cannot subscribe to the events topics")?;
     tracing::info!(instance_id, projection = %name, group = %config.group_id(&name), topics = ?names, http = %config.http_addr, "projector started");
 
+    // The process stops with its consumer, never runs on without it: when the thread ends
+    // for any reason, a panic included, it asks the process to stop.
+    let thread_shutdown = shutdown.clone();
     let consumer_thread = std::thread::Builder::new()
         .name("kafka-consumer".to_owned())
-        .spawn(move || ConsumerThread::new(consumer, command_receiver).run())
+        .spawn(move || {
+            let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                ConsumerThread::new(consumer, command_receiver).run()
+            }));
+            thread_shutdown.trigger();
+            ended.unwrap_or_else(|_| Err(anyhow::anyhow!("the consumer thread panicked")))
+        })
         .context("cannot start the consumer thread")?;
 
     shutdown.requested().await;

@@ -9,9 +9,15 @@
 //! — before the assignment changes. On a thread outside the async runtime it can wait for that
 //! work with `Handle::block_on`.
 //!
-//! Back-pressure: each worker has a bounded queue. When one is full the partition is paused at
-//! the broker and its records are held until the worker catches up, so a slow partition (or a
-//! database outage) never grows memory and never blocks the other partitions.
+//! Back-pressure: each worker has a bounded queue. When one is full the consumer waits up to
+//! [`ROOM_WAIT`] for its worker to take the next batch — while catching up every worker is
+//! busy, and waiting costs nothing, whereas pausing would make librdkafka drop what it had
+//! fetched for the partition and fetch it again on resume. A worker that takes nothing for
+//! that long is slow (its database is out, its batch keeps failing): its partition is paused
+//! at the broker and its records are held until it catches up, so a slow partition never
+//! grows memory and never holds up the other partitions for longer than one wait. What
+//! librdkafka fetches ahead is bounded by its own queue settings
+//! (`KafkaSettings::positioned_consumer`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc as std_mpsc;
@@ -34,6 +40,10 @@ use crate::projection::SourceTopic;
 use crate::worker::{Shared, WorkerSetup};
 use tributary_runtime::kafka::SourceRecord;
 use tributary_store::{offsets, parked};
+
+/// Longest the consumer waits for room in a worker's full queue before it pauses the
+/// partition: longer than a healthy worker takes to commit a batch and take the next one.
+const ROOM_WAIT: Duration = Duration::from_secs(1);
 
 /// A request from a worker to the consumer thread.
 #[derive(Debug)]
@@ -467,8 +477,25 @@ impl ConsumerThread {
         match worker.records.try_send(record) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(record)) => {
-                worker.held.push_back(record);
-                self.set_paused(&key, true);
+                // Wait for room for a whole batch, not one record, so that the worker and the
+                // consumer do not hand over one record at a time while the other workers run dry.
+                let batch = (worker.records.max_capacity() / 2).max(1);
+                let room = context.runtime.block_on(async {
+                    tokio::time::timeout(ROOM_WAIT, worker.records.reserve_many(batch)).await
+                });
+                match room {
+                    Ok(Ok(mut permits)) => {
+                        if let Some(permit) = permits.next() {
+                            permit.send(record);
+                        }
+                    }
+                    // The worker ended meanwhile: its records are the new owner's.
+                    Ok(Err(_)) => {}
+                    Err(_) => {
+                        worker.held.push_back(record);
+                        self.set_paused(&key, true);
+                    }
+                }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 // The worker ended (its partition was claimed elsewhere); its records are the
