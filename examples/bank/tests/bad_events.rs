@@ -509,13 +509,17 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
     check_letters(&topic, &letters, &produced, &first_failure);
 
     // The metrics count exactly what was injected (they are updated just after the commit).
-    let dead_letters = "tributary_projector_dead_letters_total";
+    let dead_letters = tributary_projector::metrics::names::DEAD_LETTERS_TOTAL;
     let metrics = metrics_when(&projector, "every dead letter, skip and parking", |m| {
         metrics::sum(m, dead_letters, &[]) >= 12.0
-            && metrics::sum(m, "tributary_projector_parked_aggregates_total", &[]) >= 4.0
             && metrics::sum(
                 m,
-                "tributary_projector_events_skipped_total",
+                tributary_projector::metrics::names::PARKED_AGGREGATES_TOTAL,
+                &[],
+            ) >= 4.0
+            && metrics::sum(
+                m,
+                tributary_projector::metrics::names::EVENTS_SKIPPED_TOTAL,
                 &[("reason", "stale_version")],
             ) >= 1.0
     })
@@ -535,13 +539,17 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
     }
     assert_eq!(metrics::sum(&metrics, dead_letters, &[]), 12.0);
     assert_eq!(
-        metrics::sum(&metrics, "tributary_projector_parked_aggregates_total", &[]),
+        metrics::sum(
+            &metrics,
+            tributary_projector::metrics::names::PARKED_AGGREGATES_TOTAL,
+            &[]
+        ),
         4.0
     );
     assert_eq!(
         metrics::sum(
             &metrics,
-            "tributary_projector_events_skipped_total",
+            tributary_projector::metrics::names::EVENTS_SKIPPED_TOTAL,
             &[("reason", "stale_version")]
         ),
         1.0
@@ -549,14 +557,18 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
     assert_eq!(
         metrics::sum(
             &metrics,
-            "tributary_projector_events_skipped_total",
+            tributary_projector::metrics::names::EVENTS_SKIPPED_TOTAL,
             &[("reason", "version_gap")]
         ),
         0.0
     );
     let applied = produced.iter().filter(|p| p.fate == Fate::Applied).count();
     assert_eq!(
-        metrics::sum(&metrics, "tributary_projector_events_applied_total", &[]),
+        metrics::sum(
+            &metrics,
+            tributary_projector::metrics::names::EVENTS_APPLIED_TOTAL,
+            &[]
+        ),
         applied as f64
     );
 
@@ -606,7 +618,11 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
     check_letters(&topic, &letters, &produced, &first_failure);
     let metrics = metrics_when(&projector, "the parked event after the restart", |m| {
         metrics::sum(m, dead_letters, &[]) >= 1.0
-            && metrics::sum(m, "tributary_projector_events_applied_total", &[]) >= 1.0
+            && metrics::sum(
+                m,
+                tributary_projector::metrics::names::EVENTS_APPLIED_TOTAL,
+                &[],
+            ) >= 1.0
     })
     .await;
     assert_eq!(
@@ -615,11 +631,19 @@ async fn bad_events_are_dead_lettered_or_skipped_by_rule_and_their_aggregates_pa
     );
     assert_eq!(metrics::sum(&metrics, dead_letters, &[]), 1.0);
     assert_eq!(
-        metrics::sum(&metrics, "tributary_projector_parked_aggregates_total", &[]),
+        metrics::sum(
+            &metrics,
+            tributary_projector::metrics::names::PARKED_AGGREGATES_TOTAL,
+            &[]
+        ),
         0.0
     );
     assert_eq!(
-        metrics::sum(&metrics, "tributary_projector_events_applied_total", &[]),
+        metrics::sum(
+            &metrics,
+            tributary_projector::metrics::names::EVENTS_APPLIED_TOTAL,
+            &[]
+        ),
         1.0
     );
 

@@ -304,7 +304,7 @@ async fn two_hundred_concurrent_withdrawals_of_ten_from_a_thousand_accept_exactl
     if !others.is_empty() {
         let decided = services
             .producer
-            .metric("tributary_processor_commands_total")
+            .metric(tributary_producer::metrics::names::COMMANDS_TOTAL)
             .await
             .unwrap();
         panic!("unexpected answers (the processor decided {decided} commands): {others:?}");

@@ -69,7 +69,7 @@ async fn fifty_thousand_events_across_two_thousand_accounts_land_exactly_once() 
     assert_eq!(states as usize, workload.accounts.len());
     assert_eq!(
         projector
-            .metric("tributary_projector_events_applied_total")
+            .metric(tributary_projector::metrics::names::EVENTS_APPLIED_TOTAL)
             .await
             .unwrap(),
         50_000.0

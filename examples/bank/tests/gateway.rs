@@ -419,7 +419,7 @@ async fn an_accepted_command_is_answered_200_with_its_event_and_a_consistency_to
         accepted.command_id.to_string()
     );
 
-    let replies = "tributary_gateway_replies_total";
+    let replies = tributary_producer::gateway::metrics::names::REPLIES_TOTAL;
     wait_for_counter(&served.gateway, replies, &[("result", "duplicate")], 2).await;
     assert_eq!(
         counter(&served.gateway, replies, &[("result", "delivered")]),
@@ -433,7 +433,7 @@ async fn an_accepted_command_is_answered_200_with_its_event_and_a_consistency_to
     assert_eq!(
         counter(
             &served.gateway,
-            "tributary_gateway_commands_total",
+            tributary_producer::gateway::metrics::names::COMMANDS_TOTAL,
             &accepted_label
         ),
         2
@@ -480,7 +480,11 @@ async fn a_command_the_domain_refuses_is_answered_409_with_the_reason() {
         ("outcome", "rejected"),
     ];
     assert_eq!(
-        counter(&served.gateway, "tributary_gateway_commands_total", &labels),
+        counter(
+            &served.gateway,
+            tributary_producer::gateway::metrics::names::COMMANDS_TOTAL,
+            &labels
+        ),
         1
     );
 }
@@ -566,7 +570,7 @@ async fn a_reply_addressed_to_another_instance_is_ignored() {
     let answer = post(&served, deposit_body(None, "acc-3", 5), &[]).await;
     assert_eq!(answer.status, 409, "{answer:?}");
     assert_eq!(answer.json::<CommandRejected>().reason, "not for you");
-    let replies = "tributary_gateway_replies_total";
+    let replies = tributary_producer::gateway::metrics::names::REPLIES_TOTAL;
     assert_eq!(
         counter(&served.gateway, replies, &[("result", "other_instance")]),
         1
@@ -688,7 +692,7 @@ async fn refused_requests_are_answered_400_413_422_and_write_nothing() {
     assert_eq!(
         counter(
             &served.gateway,
-            "tributary_gateway_commands_total",
+            tributary_producer::gateway::metrics::names::COMMANDS_TOTAL,
             &invalid
         ),
         8
@@ -747,14 +751,14 @@ async fn no_reply_in_time_is_answered_504_and_a_retry_with_the_same_command_id_g
     assert_eq!(
         counter(
             &served.gateway,
-            "tributary_gateway_replies_timed_out_total",
+            tributary_producer::gateway::metrics::names::REPLIES_TIMED_OUT_TOTAL,
             &[]
         ),
         1
     );
     let seen = fake.wait_for(1).await.remove(0);
     assert_eq!(seen.envelope.deadline, Some(seen.envelope.issued_at + 500));
-    let replies = "tributary_gateway_replies_total";
+    let replies = tributary_producer::gateway::metrics::names::REPLIES_TOTAL;
     wait_for_counter(&served.gateway, replies, &[("result", "late")], 1).await;
     assert_eq!(
         counter(&served.gateway, replies, &[("result", "delivered")]),
@@ -822,7 +826,11 @@ async fn a_broker_that_takes_no_command_is_answered_503_with_retry_after() {
         ("outcome", "unavailable"),
     ];
     assert_eq!(
-        counter(&served.gateway, "tributary_gateway_commands_total", &labels),
+        counter(
+            &served.gateway,
+            tributary_producer::gateway::metrics::names::COMMANDS_TOTAL,
+            &labels
+        ),
         1
     );
 }
@@ -932,7 +940,7 @@ async fn the_listener_reads_every_reply_written_after_start_and_none_before() {
         .unwrap();
     write(value).await;
 
-    let replies = "tributary_gateway_replies_total";
+    let replies = tributary_producer::gateway::metrics::names::REPLIES_TOTAL;
     wait_for_counter(&gateway, replies, &[("result", "unknown")], 1).await;
     // The partition is read in order, so the earlier record would have been counted first.
     assert_eq!(counter(&gateway, replies, &[("result", "undecodable")]), 0);

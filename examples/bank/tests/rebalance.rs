@@ -26,8 +26,8 @@ use tributary_tests::process::ServiceProcess;
 
 const PROJECTOR: &str = env!("CARGO_BIN_EXE_projector");
 const PROJECTION: &str = "bank";
-const REBALANCES: &str = "tributary_projector_rebalances_total";
-const STALE_REFUSED: &str = "tributary_projector_stale_commits_refused_total";
+const REBALANCES: &str = tributary_projector::metrics::names::REBALANCES_TOTAL;
+const STALE_REFUSED: &str = tributary_projector::metrics::names::STALE_COMMITS_REFUSED_TOTAL;
 
 /// Polls `condition` every 50 ms until it holds, failing with `what` after `timeout`.
 async fn eventually<F, Fut>(timeout: Duration, what: &str, mut condition: F)

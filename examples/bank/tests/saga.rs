@@ -63,8 +63,8 @@ const CHUNK_EVERY: Duration = Duration::from_millis(1_000);
 const ROUNDS: usize = 3;
 /// Members of each group: processors, and saga runners.
 const MEMBERS: usize = 2;
-const DECIDED: &str = "tributary_processor_commands_total";
-const SAGA_SENT: &str = "tributary_saga_commands_sent_total";
+const DECIDED: &str = tributary_producer::metrics::names::COMMANDS_TOTAL;
+const SAGA_SENT: &str = tributary_producer::metrics::names::SAGA_COMMANDS_SENT_TOTAL;
 /// Longest a process may take to start working.
 const WORKING: Duration = Duration::from_secs(90);
 /// Longest any phase may take (generous: the broker is shared with other tests).

@@ -49,7 +49,7 @@ const WINDOW: &str = "4";
 const REFUSALS: usize = 40;
 const READY: Duration = Duration::from_secs(90);
 const WAIT: Duration = Duration::from_secs(180);
-const SAGA_SENT: &str = "tributary_saga_commands_sent_total";
+const SAGA_SENT: &str = tributary_producer::metrics::names::SAGA_COMMANDS_SENT_TOTAL;
 
 /// The processes and clients of one test.
 struct Bank {

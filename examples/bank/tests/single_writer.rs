@@ -69,7 +69,7 @@ const PROCESSORS: usize = 3;
 /// Kills before the freeze and after it (one more happens during it).
 const KILLS_BEFORE: usize = 2;
 const KILLS_AFTER: usize = 1;
-const DECIDED: &str = "tributary_processor_commands_total";
+const DECIDED: &str = tributary_producer::metrics::names::COMMANDS_TOTAL;
 
 /// Random opens (repeated ones are refused), deposits and withdrawals (refused when larger
 /// than the balance), and commands to accounts that were never opened.
