@@ -28,7 +28,7 @@ pub enum ColumnType {
     BigInt,
     /// `boolean`.
     Bool,
-    /// `jsonb`, carried as JSON text.
+    /// `json`, carried as JSON text.
     Json,
     /// `timestamptz`, carried as milliseconds since the Unix epoch.
     Millis,
@@ -43,7 +43,7 @@ impl ColumnType {
             ColumnType::Text => "text",
             ColumnType::BigInt | ColumnType::Millis | ColumnType::Now => "bigint",
             ColumnType::Bool => "boolean",
-            ColumnType::Json => "jsonb",
+            ColumnType::Json => "json",
         }
     }
 }

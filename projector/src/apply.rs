@@ -149,7 +149,7 @@ async fn write_aggregate_state<A: Aggregate>(
         "INSERT INTO aggregate_state (aggregate_type, aggregate_id, version, state,
                                       recent_commands, steps_taken, source_topic,
                                       source_partition, source_offset, updated_at)
-         SELECT $1, id, version, state::jsonb, recent::jsonb, steps::jsonb, $2, $3,
+         SELECT $1, id, version, state::json, recent::json, steps::json, $2, $3,
                 source_offset, now()
          FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
                      $9::bigint[])
