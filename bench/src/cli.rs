@@ -102,8 +102,8 @@ pub struct CommandsArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: Common,
-    /// Offered rates in commands per second, comma-separated [default: 500,1000,2000,5000;
-    /// --quick: 500,1000].
+    /// Offered rates in commands per second, comma-separated [default: 20,500,1000,2000,5000;
+    /// --quick: 20,500,1000; 20/s is the idle path: commands rarely overlap].
     #[arg(long, value_delimiter = ',')]
     pub rates: Vec<u32>,
     /// Seconds each rate is held [default: 30; --quick: 10].
@@ -172,9 +172,9 @@ impl CommandsArgs {
         let rates = if !self.rates.is_empty() {
             self.rates.clone()
         } else if quick {
-            vec![500, 1000]
+            vec![20, 500, 1000]
         } else {
-            vec![500, 1000, 2000, 5000]
+            vec![20, 500, 1000, 2000, 5000]
         };
         commands::check_rates(&rates)?;
         let duration = self.duration.unwrap_or(if quick { 10.0 } else { 30.0 });

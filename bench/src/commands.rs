@@ -23,6 +23,7 @@ use tributary_tests::process::ServiceProcess;
 
 use crate::broker;
 use crate::report::{Table, thousands};
+use crate::stages::{Reading, StageFigures};
 use crate::variants::VariantSchema;
 
 /// What to run.
@@ -104,6 +105,8 @@ pub struct RateResult {
     pub gateway_ms: Percentiles,
     /// Scheduled send → the read with the consistency token answered `200`.
     pub visible_ms: Percentiles,
+    /// Where the time went, from the pipeline's own histograms over the step.
+    pub stages: Vec<StageFigures>,
     /// A few error messages, for the reader.
     pub error_samples: Vec<String>,
 }
@@ -227,7 +230,9 @@ async fn drive(
             seconds = options.duration.as_secs_f64(),
             "open-loop step"
         );
-        let result = step(&load, rate, options.duration, (index as u64 + 1) << 40).await;
+        let before = Reading::take(producer, projector).await?;
+        let mut result = step(&load, rate, options.duration, (index as u64 + 1) << 40).await;
+        result.stages = Reading::take(producer, projector).await?.since(&before);
         tracing::info!(
             rate,
             accepted = result.accepted,
@@ -337,6 +342,7 @@ async fn step(load: &Arc<Load>, rate: u32, duration: Duration, salt: u64) -> Rat
         answered_per_second: 0.0,
         gateway_ms: Percentiles::default(),
         visible_ms: Percentiles::default(),
+        stages: Vec::new(),
         error_samples: Vec::new(),
     };
     if refused_locally > 0 {
@@ -461,7 +467,8 @@ pub fn render(report: &CommandsReport) -> String {
         ]);
     }
     out.push_str(&table.render());
-    out.push_str("(latencies in ms, from the scheduled send)\n");
+    out.push_str("(latencies in ms, from the scheduled send)\n\n");
+    out.push_str(&render_stages(report));
     for rate in &report.rates {
         for sample in &rate.error_samples {
             out.push_str(&format!("  at {}/s: {sample}\n", rate.offered_per_second));
@@ -480,6 +487,31 @@ pub fn render(report: &CommandsReport) -> String {
         .collect();
     out.push_str(&format!("peak RSS: {}\n", rss.join(", ")));
     out
+}
+
+/// Where the time went at each rate: the pipeline's own histograms.
+fn render_stages(report: &CommandsReport) -> String {
+    let mut table = Table::new(&["offered/s", "stage", "count", "mean", "p50", "p99"]);
+    let ms = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.1}"));
+    for rate in &report.rates {
+        for stage in &rate.stages {
+            table.row(vec![
+                thousands(f64::from(rate.offered_per_second)),
+                stage.stage.to_owned(),
+                thousands(stage.observations),
+                ms(stage.mean_ms),
+                ms(stage.p50_ms),
+                ms(stage.p99_ms),
+            ]);
+        }
+    }
+    format!(
+        "where the time goes (the pipeline's histograms, ms; quantiles interpolated in buckets):\n{}\
+         gateway request: request received → answer (produce, processor, reply consumed); \
+         processor handling: the batch of commands a command arrived in, decoded → replies sent; \
+         projector batch: its first record → commit; projector transaction: its part in PostgreSQL\n",
+        table.render()
+    )
 }
 
 /// Checks that `rates` is usable.

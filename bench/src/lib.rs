@@ -25,5 +25,6 @@ pub mod digest;
 pub mod machine;
 pub mod report;
 pub mod rows;
+pub mod stages;
 pub mod variants;
 pub mod workload;

@@ -150,9 +150,9 @@ impl<R: ReadModel> Worker<R> {
         let claimed = self.claimed();
         self.shared.metrics.partition_claimed(&claimed);
         loop {
-            let (records, stopping) = self.collect().await;
+            let (records, stopping, first_arrived) = self.collect().await;
             if !records.is_empty() {
-                match self.process(records).await {
+                match self.process(records, first_arrived).await {
                     BatchEnd::Committed => {}
                     BatchEnd::Abandoned => break,
                     BatchEnd::Fenced => {
@@ -182,39 +182,39 @@ impl<R: ReadModel> Worker<R> {
     }
 
     /// The next batch: records until the size bound, or until the time bound after the
-    /// first; and whether the worker must stop after it.
-    async fn collect(&mut self) -> (Vec<SourceRecord>, bool) {
+    /// first; whether the worker must stop after it; and when its first record arrived.
+    async fn collect(&mut self) -> (Vec<SourceRecord>, bool, Instant) {
         let tuning = &self.shared.tuning;
         let mut batch = Vec::new();
         let stop = &mut self.setup.stop;
         let first = tokio::select! {
             biased;
-            _ = stop.wait_for(|stop| *stop) => return (batch, true),
+            _ = stop.wait_for(|stop| *stop) => return (batch, true, Instant::now()),
             record = self.setup.records.recv() => record,
         };
+        let first_arrived = Instant::now();
         let Some(first) = first else {
-            return (batch, true);
+            return (batch, true, first_arrived);
         };
         batch.push(first);
         let deadline = tokio::time::Instant::now() + tuning.batch_max_wait;
         while batch.len() < tuning.batch_max_events {
             tokio::select! {
                 biased;
-                _ = stop.wait_for(|stop| *stop) => return (batch, true),
+                _ = stop.wait_for(|stop| *stop) => return (batch, true, first_arrived),
                 record = self.setup.records.recv() => match record {
                     Some(record) => batch.push(record),
-                    None => return (batch, true),
+                    None => return (batch, true, first_arrived),
                 },
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        (batch, false)
+        (batch, false, first_arrived)
     }
 
     /// Commits one batch, retrying transient failures until it commits, is fenced, or the
     /// process stops.
-    async fn process(&mut self, mut records: Vec<SourceRecord>) -> BatchEnd {
-        let started = Instant::now();
+    async fn process(&mut self, mut records: Vec<SourceRecord>, started: Instant) -> BatchEnd {
         let before = records.len();
         records.retain(|r| r.offset >= self.setup.claim.next_offset);
         self.shared.metrics.skipped(

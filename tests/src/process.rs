@@ -40,6 +40,11 @@ pub fn free_port() -> u16 {
 }
 
 impl ServiceProcess {
+    /// The name it was started with.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Starts `binary` with `args` and `env`, its HTTP server on a free port given in
     /// `http_env` (e.g. `PROJECTOR_HTTP_ADDR`), its output in a log file.
     pub fn start(

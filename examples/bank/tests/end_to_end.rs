@@ -13,6 +13,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_schemas::protocol::ProjectionMarker;
 use tributary_tests::bank_events::{AccountWorkload, RawRecord, assert_tables_match, produce};
+use tributary_tests::metrics::Histogram;
 use tributary_tests::pipeline::{
     TestPipeline, assert_markers_monotonic, committed, read_markers, wait_for_catch_up,
 };
@@ -112,6 +113,37 @@ async fn fifty_thousand_events_across_two_thousand_accounts_land_exactly_once() 
         },
     );
     drop(lag_tool);
+
+    projector
+        .stop_gracefully(Duration::from_secs(30))
+        .await
+        .unwrap();
+    pipeline.drop_schema(&pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_timed_from_its_first_record_so_the_wait_for_more_shows() {
+    let pipeline = TestPipeline::create("e2e_batch_time", 1).await;
+    let topic = pipeline.topology.events("account");
+    let workload = AccountWorkload::generate(&pipeline.prefix, 1, 1, 3);
+    let records: Vec<RawRecord> = workload.events.iter().map(RawRecord::of).collect();
+    let mut projector =
+        pipeline.start_projector(PROJECTOR, &[("PROJECTOR_BATCH_MAX_WAIT_MS", "400")]);
+    projector.wait_ready(Duration::from_secs(60)).await.unwrap();
+    produce(&producer(&[]), &topic, &records).await;
+    let ends = pipeline.end_offsets(&topic);
+    let pool = pipeline.pool().await;
+    wait_for_catch_up(&pool, "bank", &topic, &ends, Duration::from_secs(60)).await;
+
+    // One record alone: the worker waited the whole 400 ms for more before committing it.
+    let exposition = projector.get("/metrics").await.unwrap().body;
+    let batches = Histogram::read(
+        &exposition,
+        tributary_projector::metrics::names::BATCH_DURATION_SECONDS,
+        &[],
+    );
+    assert_eq!(batches.count, 1.0, "{batches:?}");
+    assert!(batches.sum >= 0.4, "the batch took {} s", batches.sum);
 
     projector
         .stop_gracefully(Duration::from_secs(30))
