@@ -59,8 +59,9 @@ pub async fn run<D: GatewayCommands>(
     )
     .await
     .context("the topics do not match the command side")?;
+    // Events and replies are written while a client waits for them: sent at once.
     let producer: FutureProducer = kafka
-        .producer()?
+        .low_latency_producer()?
         .create()
         .context("cannot create the Kafka producer")?;
 

@@ -35,8 +35,10 @@ pub struct ProjectorConfig {
     #[arg(long, env = "PROJECTOR_BATCH_MAX_EVENTS", default_value_t = 2000)]
     pub batch_max_events: usize,
 
-    /// Longest a batch waits for more events after its first, in milliseconds.
-    #[arg(long, env = "PROJECTOR_BATCH_MAX_WAIT_MS", default_value_t = 50)]
+    /// Longest a batch waits for more events after its first, in milliseconds. At 0 a batch
+    /// is what is queued when its worker is free: one event when idle, more under load, since
+    /// events queue while the previous batch commits.
+    #[arg(long, env = "PROJECTOR_BATCH_MAX_WAIT_MS", default_value_t = 0)]
     pub batch_max_wait_ms: u64,
 
     /// Least time between two markers of one partition, in milliseconds (a marker is also

@@ -172,14 +172,14 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
-/// A producer for the gateway: the pipeline's pinned settings, with `message.timeout.ms` set
-/// to `broker_timeout`, so that a command the broker does not take fails (and is answered
+/// A producer for the gateway: the command path's (a command is sent at once), with
+/// `message.timeout.ms` set to `broker_timeout`, so that a command the broker does not take fails (and is answered
 /// `503`) within that time instead of librdkafka's default of minutes.
 pub fn producer(
     kafka: &KafkaSettings,
     broker_timeout: Duration,
 ) -> Result<FutureProducer, GatewayError> {
-    let mut config = kafka.producer()?;
+    let mut config = kafka.low_latency_producer()?;
     config.set(
         "message.timeout.ms",
         broker_timeout.as_millis().max(1).to_string(),

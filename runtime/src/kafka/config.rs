@@ -127,12 +127,26 @@ impl KafkaSettings {
             .unwrap_or_default()
     }
 
-    /// Configuration for an idempotent producer that places keys with murmur2.
+    /// Configuration for an idempotent producer that places keys with murmur2. A record waits
+    /// up to 5 ms (`linger.ms`) for others to share its request.
     pub fn producer(&self) -> Result<ClientConfig, ConfigError> {
+        self.producer_with(&[("linger.ms", "5")])
+    }
+
+    /// Configuration for a producer on the command path, where a client waits for each
+    /// record: like [`KafkaSettings::producer`], but a record is sent at once (`linger.ms=0`).
+    /// Under load records still share requests, since they queue while the earlier requests
+    /// are in flight. `KAFKA_LINGER_MS` overrides it.
+    pub fn low_latency_producer(&self) -> Result<ClientConfig, ConfigError> {
+        self.producer_with(&[("linger.ms", "0")])
+    }
+
+    fn producer_with(&self, defaults: &[(&str, &str)]) -> Result<ClientConfig, ConfigError> {
         let mut config = self.base(PRODUCER_PINNED)?;
-        config
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "30000");
+        config.set("message.timeout.ms", "30000");
+        for (key, value) in defaults {
+            config.set(*key, *value);
+        }
         self.apply_passthrough(&mut config);
         pin(&mut config, PRODUCER_PINNED);
         Ok(config)
@@ -144,10 +158,13 @@ impl KafkaSettings {
     }
 
     /// Configuration for a consumer on the command path, where a record waits for its reader:
-    /// like [`KafkaSettings::consumer`], but a fetch returns as soon as a record is there
-    /// instead of waiting up to librdkafka's default 500 ms for more.
+    /// like [`KafkaSettings::consumer`], but an empty fetch is held by the broker for at most
+    /// 100 ms (`fetch.wait.max.ms`, librdkafka's default 500). The broker answers a held fetch
+    /// as soon as a record arrives, so this bounds only how often an idle consumer asks again;
+    /// 5 ms, as before, made a dozen idle consumers cost the broker thousands of requests a
+    /// second and the command path a third of its throughput (bench/RESULTS.md).
     pub fn low_latency_consumer(&self, group_id: &str) -> Result<ClientConfig, ConfigError> {
-        self.consumer_with(group_id, &[("fetch.wait.max.ms", "5")])
+        self.consumer_with(group_id, &[("fetch.wait.max.ms", "100")])
     }
 
     /// Configuration for a consumer that starts every partition at an offset it keeps itself
@@ -327,5 +344,16 @@ mod tests {
         let config = settings.producer().unwrap();
         assert_eq!(config.get("linger.ms"), Some("50"));
         assert_eq!(config.get("acks"), Some("all"));
+        let config = settings.low_latency_producer().unwrap();
+        assert_eq!(config.get("linger.ms"), Some("50"));
+    }
+
+    #[test]
+    fn the_command_path_producer_sends_at_once_and_the_others_wait_for_company() {
+        let settings = KafkaSettings::from_vars(vars(&[]), "x:1");
+        let config = settings.low_latency_producer().unwrap();
+        assert_eq!(config.get("linger.ms"), Some("0"));
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(settings.producer().unwrap().get("linger.ms"), Some("5"));
     }
 }
