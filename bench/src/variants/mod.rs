@@ -31,6 +31,9 @@ use tributary_runtime::Topology;
 use tributary_runtime::kafka::SourceRecord;
 use tributary_schemas::Codec;
 use tributary_store::database;
+use tributary_store::snapshot::StoredAggregate;
+
+use crate::rows::{BankRows, Rows, Source, add_changes};
 
 /// A fresh schema with the projector's tables, for one variant.
 #[derive(Debug, Clone)]
@@ -136,4 +139,43 @@ pub fn fold_from_scratch<A: Aggregate>(
         );
     }
     Ok(plan.changes)
+}
+
+/// One partition's events folded one at a time, as a per-event projector folds them: each
+/// aggregate's state is kept in memory and every event yields the rows it changes, computed
+/// from the state before it: what the naive projector writes.
+pub struct EventFold<'a, A: BankRows> {
+    codec: Codec,
+    source: Source<'a>,
+    recent_commands: usize,
+    states: HashMap<String, StoredAggregate<A>>,
+}
+
+impl<'a, A: BankRows> EventFold<'a, A> {
+    /// A fold of the partition `source` from nothing.
+    pub fn new(source: Source<'a>, recent_commands: usize) -> Self {
+        Self {
+            codec: tributary_bank::codec(),
+            source,
+            recent_commands,
+            states: HashMap::new(),
+        }
+    }
+
+    /// Folds `record`, the partition's next event, onto its aggregate's state; returns the rows
+    /// it changes (its aggregate state's row included).
+    pub fn next(&mut self, record: &SourceRecord) -> anyhow::Result<Rows> {
+        let changes = fold_from_scratch::<A>(
+            &self.codec,
+            std::slice::from_ref(record),
+            &self.states,
+            self.recent_commands,
+        )?;
+        let mut rows = Rows::default();
+        add_changes(&changes, self.source, &mut rows)?;
+        for change in changes {
+            self.states.insert(change.aggregate_id, change.after);
+        }
+        Ok(rows)
+    }
 }
