@@ -6,13 +6,16 @@
 //! - [`own_path`]: the projector library's batch path (load, plan, commit with the offset
 //!   compare-and-set) fed from memory, so its limit shows even when the broker is slower;
 //! - [`processes`]: real `projector run` processes reading from the broker;
-//! - [`naive`]: one statement and one transaction per event, the offset written with it.
+//! - [`naive`]: one statement and one transaction per event, the offset written with it;
+//! - [`connect`]: Kafka Connect's JDBC sink, the tool users would pick instead, upserting the
+//!   rows each event changes, fed to it as JSON records.
 //!
 //! The raw-consume limit needs no database and lives with the other broker reads in
 //! [`crate::broker`]. Every variant writes into a schema of its own ([`VariantSchema`]), made
 //! by the projector's own migrations.
 
 pub mod bulk;
+pub mod connect;
 pub mod naive;
 pub mod own_path;
 pub mod processes;
@@ -143,7 +146,7 @@ pub fn fold_from_scratch<A: Aggregate>(
 
 /// One partition's events folded one at a time, as a per-event projector folds them: each
 /// aggregate's state is kept in memory and every event yields the rows it changes, computed
-/// from the state before it: what the naive projector writes.
+/// from the state before it. What the naive projector writes and the Connect sink is fed.
 pub struct EventFold<'a, A: BankRows> {
     codec: Codec,
     source: Source<'a>,
