@@ -6,8 +6,10 @@
 #   scripts/bench.sh commands [--quick] [bench commands flags...]
 #
 # Sets up what is missing (PostgreSQL and its databases, Apache Kafka, as
-# the test command does), builds the bench, the projector and the producer in
-# release, runs the scenario, prints its table and writes
+# the test command does, and for `catchup` the Kafka Connect worker's jars:
+# scripts/connect.sh resolve, unless --no-connect), builds the bench, the
+# projector and the producer in release, runs the scenario, prints its table
+# and writes
 # bench/results/<scenario>-<date>.json (machine, broker and PostgreSQL
 # versions, the exact command). `bench catchup --help` and
 # `bench commands --help` (after a build) list the flags; --quick runs a small
@@ -46,6 +48,13 @@ export BENCH_BROKER_VERSION
 # The command as the reader should repeat it.
 BENCH_COMMAND="scripts/bench.sh $*"
 export BENCH_COMMAND
+
+# The catch-up's Kafka Connect JDBC sink: its jars resolved before anything is
+# timed (the first time from Maven Central), its launcher handed to the bench.
+if [[ "$1" == catchup && " $* " != *" --no-connect "* ]]; then
+  bash scripts/connect.sh resolve >/dev/null
+  export BENCH_CONNECT_SCRIPT="$TRIBUTARY_ROOT/scripts/connect.sh"
+fi
 
 find_cargo || die "cargo not found: install a Rust toolchain (rustup)"
 log "building the bench, the projector and the producer (release)"

@@ -17,6 +17,9 @@
 #   4. kcat                                (Debian's package, for the standard-tools test)
 #   5. the JVM consumer                    (scripts/jvm-consumer.sh: tests/jvm built with
 #                                           Maven, for the JVM interoperability test)
+#   6. the Kafka Connect jars              (scripts/connect.sh resolve: the worker and
+#                                           the JDBC sink from Maven Central, for the
+#                                           bench's smoke test, ~30 s the first time)
 # The tests then see:
 #   KAFKA_BOOTSTRAP_SERVERS  yours if set, else 127.0.0.1:$KAFKA_PORT (9092)
 #   DATABASE_URL             yours if set, else postgres://postgres@127.0.0.1:5432/tributary_test
@@ -28,6 +31,7 @@
 #   TRIBUTARY_KAFKA_TOOLS    the installed Kafka tools' bin directory
 #                            (kafka-consumer-groups, ...)
 #   TRIBUTARY_JVM_CONSUMER   the JVM consumer's launcher (tests/jvm)
+#   BENCH_CONNECT_SCRIPT     scripts/connect.sh, with its jars resolved
 # With KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL set, those servers are used and
 # nothing local is started for them. The broker is left running afterwards
 # (scripts/kafka.sh stop stops it).
@@ -78,6 +82,7 @@ summary() {
     printf '  %-34s %s\n' "DATABASE_URL" "$(sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"${DATABASE_URL:-(not set yet)}")"
     printf '  %-34s %s\n' "TRIBUTARY_PYTHON" "${TRIBUTARY_PYTHON:-(not set yet)}"
     printf '  %-34s %s\n' "TRIBUTARY_JVM_CONSUMER" "${TRIBUTARY_JVM_CONSUMER:-(not set yet)}"
+    printf '  %-34s %s\n' "BENCH_CONNECT_SCRIPT" "${BENCH_CONNECT_SCRIPT:-(not set yet)}"
     if [[ -z "$CALLER_KAFKA" && -f "$KAFKA_PID_FILE" ]]; then
       printf '  %-34s %s\n' "broker" "Apache Kafka $KAFKA_VERSION left running (pid $(cat "$KAFKA_PID_FILE" 2>/dev/null), 127.0.0.1:$KAFKA_PORT); stop: scripts/kafka.sh stop"
     fi
@@ -129,6 +134,12 @@ jvm_consumer() {
   export TRIBUTARY_JVM_CONSUMER
 }
 
+# The Kafka Connect worker's jars, for the catch-up smoke test's JDBC sink.
+connect_jars() {
+  bash "$SCRIPTS/connect.sh" resolve >/dev/null
+  export BENCH_CONNECT_SCRIPT="$SCRIPTS/connect.sh"
+}
+
 # Debian's kcat, which the standard-tools test runs against the local broker.
 kcat_tool() {
   if have kcat; then
@@ -148,6 +159,7 @@ run_step "kafka start" bash "$SCRIPTS/kafka.sh" start
 run_step "kafka topics" bash "$SCRIPTS/kafka.sh" topics
 run_step "kcat" kcat_tool
 run_step "jvm consumer" jvm_consumer
+run_step "connect jars" connect_jars
 
 export KAFKA_BOOTSTRAP_SERVERS="${CALLER_KAFKA:-127.0.0.1:$KAFKA_PORT}"
 export TRIBUTARY_KAFKA_TOOLS="$KAFKA_HOME/bin"

@@ -1,6 +1,7 @@
 //! Everything the benchmarks do with the broker directly: lay out a fresh pipeline's topics,
-//! preload the event stream, find where the partitions end, and read them back — counting
-//! only (the raw-consume limit) or keeping every record (for the in-memory variants).
+//! preload the event stream (and feed other topics the same way), find where the partitions
+//! end, and read them back — counting only (the raw-consume limit) or keeping every record
+//! (for the in-memory variants).
 //!
 //! Every run uses a topic prefix of its own, so runs never see each other's records.
 
@@ -9,14 +10,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::message::{Header, Message, OwnedHeaders, ToBytes};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tributary_runtime::Topology;
 use tributary_runtime::kafka::SourceRecord;
 use tributary_runtime::kafka::admin::{self, Preparation};
 use tributary_runtime::kafka::offsets::end_offsets;
 use tributary_runtime::kafka::{KafkaSettings, enqueue};
+use tributary_runtime::topology::TopicSpec;
 
 use crate::workload::EventRecord;
 
@@ -58,31 +60,19 @@ pub async fn create_topics(settings: &KafkaSettings, topology: &Topology) -> any
     Ok(())
 }
 
-/// Produces `records` to their events topics on their partitions, keeping at most `window`
-/// deliveries in flight; returns the time it took.
+/// Produces `records` to their events topics on their partitions; returns the time it took.
 pub async fn preload(
     settings: &KafkaSettings,
     topology: &Topology,
     records: &[EventRecord],
 ) -> anyhow::Result<Duration> {
-    let producer: FutureProducer = settings
-        .producer()?
-        .set("linger.ms", "20")
-        .set("queue.buffering.max.messages", "500000")
-        // The window below is drained at the broker's ingest rate, which a loaded two-core
-        // machine can push far below the services' expectations: a record may wait in the
-        // queue longer than their 30 s, so give it ten minutes before counting it lost.
-        .set("message.timeout.ms", "600000")
-        .create()
-        .context("creating the preload producer")?;
+    let mut feeder = Feeder::new(settings, &[("linger.ms", "20")])?;
     let topics: BTreeMap<&str, String> = topology
         .aggregate_types()
         .iter()
         .map(|t| (t.as_str(), topology.events(t)))
         .collect();
-    let window = 20_000;
     let started = Instant::now();
-    let mut pending = VecDeque::with_capacity(window);
     for record in records {
         let topic = topics
             .get(record.aggregate_type)
@@ -99,41 +89,142 @@ pub async fn preload(
             .key(record.key.as_bytes())
             .payload(record.value.as_slice())
             .headers(headers);
-        let deadline = tokio::time::Instant::now() + ENQUEUE_TIMEOUT;
-        let delivery = enqueue(&producer, out, deadline)
-            .await
-            .with_context(|| format!("producing to {topic}"))?;
-        pending.push_back(delivery);
-        if pending.len() >= window {
-            settle(pending.pop_front()).await?;
-        }
+        feeder.send(out).await?;
     }
-    for delivery in pending {
-        settle(Some(delivery)).await?;
-    }
+    feeder.finish().await?;
     Ok(started.elapsed())
 }
 
-async fn settle(delivery: Option<rdkafka::producer::DeliveryFuture>) -> anyhow::Result<()> {
+/// A producer that fills topics before a measurement: it keeps at most [`FEED_WINDOW`]
+/// deliveries in flight and fails on the first record the broker did not take.
+pub struct Feeder {
+    producer: FutureProducer,
+    pending: VecDeque<DeliveryFuture>,
+}
+
+/// Deliveries a [`Feeder`] keeps in flight.
+const FEED_WINDOW: usize = 20_000;
+
+impl Feeder {
+    /// A producer with the pipeline's settings, a queue deep enough for the window, and
+    /// `extra` properties (linger, compression, batch size).
+    pub fn new(settings: &KafkaSettings, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut config = settings.producer()?;
+        config
+            .set("queue.buffering.max.messages", "500000")
+            // The window is drained at the broker's ingest rate, which a loaded two-core
+            // machine can push far below the services' expectations: a record may wait in
+            // the queue longer than their 30 s, so give it ten minutes before counting it
+            // lost.
+            .set("message.timeout.ms", "600000");
+        for (key, value) in extra {
+            config.set(*key, *value);
+        }
+        let producer = config.create().context("creating a feeding producer")?;
+        Ok(Self {
+            producer,
+            pending: VecDeque::with_capacity(FEED_WINDOW),
+        })
+    }
+
+    /// Enqueues `record`, first waiting for the oldest delivery when the window is full.
+    pub async fn send<K, P>(&mut self, record: FutureRecord<'_, K, P>) -> anyhow::Result<()>
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+    {
+        let topic = record.topic;
+        let deadline = tokio::time::Instant::now() + ENQUEUE_TIMEOUT;
+        let delivery = enqueue(&self.producer, record, deadline)
+            .await
+            .with_context(|| format!("producing to {topic}"))?;
+        self.pending.push_back(delivery);
+        if self.pending.len() >= FEED_WINDOW {
+            settle(self.pending.pop_front()).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every delivery still in flight.
+    pub async fn finish(self) -> anyhow::Result<()> {
+        for delivery in self.pending {
+            settle(Some(delivery)).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn settle(delivery: Option<DeliveryFuture>) -> anyhow::Result<()> {
     let Some(delivery) = delivery else {
         return Ok(());
     };
     delivery
         .await
         .map_err(|_| anyhow!("the producer was dropped before a delivery report"))?
-        .map_err(|(error, _)| anyhow!("a preloaded record was not delivered: {error}"))?;
+        .map_err(|(error, _)| anyhow!("a record was not delivered: {error}"))?;
     Ok(())
+}
+
+/// Creates plain topics `names` of `partitions` each (broker defaults otherwise) and waits
+/// until the broker's metadata shows them.
+pub async fn create_plain_topics(
+    settings: &KafkaSettings,
+    names: &[String],
+    partitions: i32,
+) -> anyhow::Result<()> {
+    let config = settings.admin()?;
+    let specs: Vec<TopicSpec> = names
+        .iter()
+        .map(|name| TopicSpec {
+            name: name.clone(),
+            partitions,
+            configs: Vec::new(),
+            co_partitioned: false,
+        })
+        .collect();
+    admin::create_missing_topics(&config, &specs, 1, BROKER_TIMEOUT)
+        .await
+        .with_context(|| format!("creating the topics {names:?}"))?;
+    let deadline = Instant::now() + BROKER_TIMEOUT;
+    loop {
+        let counts = admin::partition_counts(&config, BROKER_TIMEOUT)?;
+        if names
+            .iter()
+            .all(|name| counts.get(name) == Some(&partitions))
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the topics {names:?} did not show {partitions} partitions each within {BROKER_TIMEOUT:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The end offset of every partition of every events topic of `topology`.
 pub fn ends(settings: &KafkaSettings, topology: &Topology) -> anyhow::Result<Ends> {
+    let topics: Vec<String> = topology
+        .aggregate_types()
+        .iter()
+        .map(|t| topology.events(t))
+        .collect();
+    ends_of(settings, &topics, topology.partitions())
+}
+
+/// The end offset of every partition of `topics`, each of `partitions` partitions.
+pub fn ends_of(
+    settings: &KafkaSettings,
+    topics: &[String],
+    partitions: i32,
+) -> anyhow::Result<Ends> {
     let probe: BaseConsumer = settings
         .consumer(&format!("bench.probe.{}", uuid::Uuid::new_v4().simple()))?
         .create()?;
     let mut ends = Ends::new();
-    for aggregate_type in topology.aggregate_types() {
-        let topic = topology.events(aggregate_type);
-        let offsets = end_offsets(&probe, &topic, 0..topology.partitions(), BROKER_TIMEOUT)
+    for topic in topics {
+        let offsets = end_offsets(&probe, topic, 0..partitions, BROKER_TIMEOUT)
             .with_context(|| format!("end offsets of {topic}"))?;
         for (partition, end) in offsets.into_iter().enumerate() {
             ends.insert((topic.clone(), partition as i32), end);

@@ -4,9 +4,13 @@
 //!
 //! Order of a run: generate ([`crate::workload`]) → preload and find the end offsets →
 //! raw consume (the broker's limit) → fetch into memory → bulk limit → the projector's own
-//! path → naive (over a prefix unless told otherwise) → `projector run` with 1 and 2
-//! processes → digest every schema's tables and check they are identical (the naive one only
-//! when it applied everything).
+//! path → naive (over a prefix unless told otherwise) → feed the row changes of every event
+//! to the Connect sink's topics → `projector run` with 1 and 2 processes → the Kafka Connect
+//! JDBC sink → digest every schema's tables and check they are identical (the naive one only
+//! when it applied everything; the sink's read tables only, against the others' read tables).
+//!
+//! The sink is fed rows, not events, so it is compared on rows: the row changes it wrote per
+//! second against the same count of rows divided by the projector's time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,11 +22,13 @@ use tributary_runtime::Topology;
 use tributary_runtime::kafka::KafkaSettings;
 
 use crate::broker::{self, Ends};
-use crate::digest::{TableDigest, digest};
+use crate::digest::{TableDigest, differing, digest, digest_read_tables};
 use crate::report::{Table, thousands};
+use crate::variants::connect::feed::{self, Feed};
+use crate::variants::connect::{ConnectSettings, SinkTarget};
 use crate::variants::own_path::OwnPathSettings;
 use crate::variants::processes::{ProcessesOutcome, ProjectorLaunch};
-use crate::variants::{VariantSchema, bulk, naive, own_path, processes};
+use crate::variants::{VariantSchema, bulk, connect, naive, own_path, processes};
 use crate::workload::{self, Mix, WorkloadShape};
 
 /// What to run.
@@ -48,6 +54,8 @@ pub struct CatchupOptions {
     pub keep_schemas: bool,
     /// Longest one variant may take.
     pub variant_timeout: Duration,
+    /// The Kafka Connect JDBC sink, unless left out.
+    pub connect: Option<ConnectSettings>,
 }
 
 /// One variant's figures.
@@ -67,9 +75,18 @@ pub struct VariantResult {
     /// Peak resident memory of each projector process, MiB (process variants only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub peak_rss_mib: Vec<f64>,
-    /// Seconds until the first partition was claimed (process variants only).
+    /// Seconds of start-up before the measured part (process variants: until the first
+    /// partition was claimed, included in `seconds`; the Connect sink: until every task ran,
+    /// not included).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_up_seconds: Option<f64>,
+    /// Read-table row changes these events make, one per event and row (what the Connect sink
+    /// is fed), when the sink ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<usize>,
+    /// `rows / seconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_per_second: Option<f64>,
     /// Its tables' digest, when it wrote the whole stream.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Vec<TableDigest>>,
@@ -86,8 +103,16 @@ impl VariantResult {
             note,
             peak_rss_mib: Vec::new(),
             start_up_seconds: None,
+            rows: None,
+            rows_per_second: None,
             digest: None,
         }
+    }
+
+    /// Counts `rows` row changes for this variant's events.
+    fn with_rows(&mut self, rows: usize) {
+        self.rows = Some(rows);
+        self.rows_per_second = Some(rows as f64 / self.seconds.max(1e-9));
     }
 }
 
@@ -132,6 +157,9 @@ pub struct CatchupReport {
     pub peak_rss_target_mib: f64,
     /// Whether every variant that wrote the whole stream wrote identical tables.
     pub identical_tables: bool,
+    /// Whether the Connect sink's read tables equal the projector's own path's, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_tables_match: Option<bool>,
 }
 
 /// Runs the scenario.
@@ -208,7 +236,7 @@ pub async fn run(options: &CatchupOptions) -> anyhow::Result<CatchupReport> {
     });
     let elapsed = own_path::run(&schema.pool, &topology, Arc::clone(&fetched), settings).await?;
     let mut result = VariantResult::new(
-        "projector-own-path",
+        OWN_PATH,
         events,
         elapsed,
         format!(
@@ -250,6 +278,10 @@ pub async fn run(options: &CatchupOptions) -> anyhow::Result<CatchupReport> {
     }
     variants.push(result);
     schemas.push(schema);
+    let feed = match options.connect {
+        Some(_) => Some(feed_rows(options, &prefix, &topology, &fetched).await?),
+        None => None,
+    };
     drop(fetched);
 
     for &workers in &options.workers {
@@ -267,7 +299,22 @@ pub async fn run(options: &CatchupOptions) -> anyhow::Result<CatchupReport> {
         schemas.push(schema);
     }
 
+    if let (Some(settings), Some(feed)) = (&options.connect, &feed) {
+        tracing::info!(tasks = settings.tasks, "Kafka Connect JDBC sink");
+        let schema =
+            VariantSchema::create(&options.database_url, &schema_name("connect"), 2).await?;
+        variants.push(connect_result(options, settings, feed, events, &schema).await?);
+        schemas.push(schema);
+        for variant in variants
+            .iter_mut()
+            .filter(|v| v.name == CONNECT || compared_on_rows(v))
+        {
+            variant.with_rows(feed.records);
+        }
+    }
+
     let identical_tables = identical(&variants)?;
+    let connect_tables_match = tables_match(&variants, CONNECT, OWN_PATH);
     if !options.keep_schemas {
         for schema in schemas {
             schema.drop_schema().await?;
@@ -288,7 +335,98 @@ pub async fn run(options: &CatchupOptions) -> anyhow::Result<CatchupReport> {
         ratios,
         peak_rss_target_mib: 150.0,
         identical_tables,
+        connect_tables_match,
     })
+}
+
+/// The Connect sink's name in the report.
+const CONNECT: &str = "kafka-connect";
+
+/// The projector's own path's name in the report.
+const OWN_PATH: &str = "projector-own-path";
+
+/// Produces the row changes of every fetched event to the Connect sink's topics.
+async fn feed_rows(
+    options: &CatchupOptions,
+    prefix: &str,
+    topology: &Topology,
+    fetched: &broker::Fetched,
+) -> anyhow::Result<Feed> {
+    tracing::info!("feeding the row changes of every event to the Connect sink's topics");
+    let feed = feed::produce(
+        &options.kafka,
+        prefix,
+        topology,
+        fetched,
+        options.recent_commands,
+    )
+    .await?;
+    tracing::info!(
+        records = feed.records,
+        seconds = feed.elapsed.as_secs_f64(),
+        "fed"
+    );
+    Ok(feed)
+}
+
+/// Runs the Connect sink over `feed` into `schema`.
+async fn connect_result(
+    options: &CatchupOptions,
+    settings: &ConnectSettings,
+    feed: &Feed,
+    events: usize,
+    schema: &VariantSchema,
+) -> anyhow::Result<VariantResult> {
+    let target = SinkTarget {
+        schema: &schema.name,
+        database_url: &options.database_url,
+    };
+    let outcome = connect::run(
+        settings,
+        &options.kafka,
+        feed,
+        target,
+        options.variant_timeout,
+    )
+    .await?;
+    let per_table: Vec<String> = feed
+        .records_per_table
+        .iter()
+        .map(|(table, records)| format!("{table} {}", thousands(*records as f64)))
+        .collect();
+    let mut result = VariantResult::new(
+        CONNECT,
+        events,
+        outcome.elapsed,
+        format!(
+            "{}, {} tasks, upserts by record key with the batch settings of scripts/connect/jdbc-sink.properties, at-least-once: from every task running to the sink's consumer group committed at the end of all {} partitions; fed {} row changes of these events ({}; {} MiB of JSON with schema, produced in {:.1} s beforehand, not counted) into the read tables, no aggregate_state; start-up: until every task ran, not counted",
+            outcome.versions,
+            settings.tasks,
+            feed.ends.len(),
+            thousands(feed.records as f64),
+            per_table.join(", "),
+            feed.bytes / (1 << 20),
+            feed.elapsed.as_secs_f64(),
+        ),
+    );
+    result.peak_rss_mib = outcome
+        .peak_rss_kb
+        .map(|kb| vec![kb as f64 / 1024.0])
+        .unwrap_or_default();
+    result.start_up_seconds = Some(outcome.start_up.as_secs_f64());
+    result.digest = Some(digest_read_tables(&schema.pool).await?);
+    Ok(result)
+}
+
+/// The projector's variants that the Connect sink is compared with on rows per second: the
+/// own path and the `projector run` processes, which apply every event.
+fn compared_on_rows(variant: &VariantResult) -> bool {
+    variant.name == OWN_PATH || is_process(variant)
+}
+
+/// A `projector run` variant.
+fn is_process(variant: &VariantResult) -> bool {
+    variant.name.starts_with("projector-") && variant.name != OWN_PATH
 }
 
 /// Runs a blocking broker read on a blocking thread.
@@ -348,7 +486,7 @@ async fn process_result(
         events,
         outcome.wall,
         format!(
-            "{workers} `projector run` process{plural} from start to every partition committed at its end, exactly once (offset compare-and-set), reading from the broker"
+            "{workers} `projector run` process{plural} from start to every partition committed at its end, exactly once (offset compare-and-set), reading from the broker; start-up: until the first partition was claimed"
         ),
     );
     result.peak_rss_mib = outcome
@@ -361,7 +499,8 @@ async fn process_result(
     Ok(result)
 }
 
-/// Whether every digest equals the bulk limit's; logs the tables that differ.
+/// Whether every digest equals the bulk limit's, table by table (a variant that wrote only
+/// the read tables is compared on those); logs the tables that differ.
 fn identical(variants: &[VariantResult]) -> anyhow::Result<bool> {
     let reference = variants
         .iter()
@@ -372,10 +511,12 @@ fn identical(variants: &[VariantResult]) -> anyhow::Result<bool> {
         let Some(digest) = &variant.digest else {
             continue;
         };
-        if digest != reference {
+        let tables = differing(digest, reference);
+        if !tables.is_empty() {
             same = false;
             tracing::error!(
                 variant = variant.name,
+                ?tables,
                 ?digest,
                 ?reference,
                 "tables differ from the bulk limit's"
@@ -385,11 +526,30 @@ fn identical(variants: &[VariantResult]) -> anyhow::Result<bool> {
     Ok(same)
 }
 
+/// Whether variant `name`'s tables equal those of variant `reference`, when both have a
+/// digest.
+fn tables_match(variants: &[VariantResult], name: &str, reference: &str) -> Option<bool> {
+    let digest_of = |name: &str| {
+        variants
+            .iter()
+            .find(|v| v.name == name)
+            .and_then(|v| v.digest.as_ref())
+    };
+    Some(differing(digest_of(name)?, digest_of(reference)?).is_empty())
+}
+
 fn rate(variants: &[VariantResult], name: &str) -> Option<f64> {
     variants
         .iter()
         .find(|v| v.name == name)
         .map(|v| v.events_per_second)
+}
+
+fn rows_rate(variants: &[VariantResult], name: &str) -> Option<f64> {
+    variants
+        .iter()
+        .find(|v| v.name == name)
+        .and_then(|v| v.rows_per_second)
 }
 
 /// The ratios the issue asks for, with their targets.
@@ -404,7 +564,7 @@ fn ratios(variants: &[VariantResult]) -> Vec<Ratio> {
             });
         }
     };
-    let own = rate(variants, "projector-own-path");
+    let own = rate(variants, OWN_PATH);
     let (bulk, naive, raw) = (
         rate(variants, "bulk-limit"),
         rate(variants, "naive"),
@@ -418,12 +578,21 @@ fn ratios(variants: &[VariantResult]) -> Vec<Ratio> {
     );
     push("projector-own-path / naive".into(), own, naive, Some(40.0));
     push("projector-own-path / raw-consume".into(), own, raw, None);
-    for variant in variants.iter().filter(|v| !v.peak_rss_mib.is_empty()) {
+    for variant in variants.iter().filter(|v| is_process(v)) {
         let end_to_end = Some(variant.events_per_second);
         let name = &variant.name;
         push(format!("{name} / raw-consume"), end_to_end, raw, Some(0.8));
         push(format!("{name} / bulk-limit"), end_to_end, bulk, None);
         push(format!("{name} / naive"), end_to_end, naive, None);
+    }
+    let sink = rows_rate(variants, CONNECT);
+    for variant in variants.iter().filter(|v| compared_on_rows(v)) {
+        push(
+            format!("{} / {CONNECT} (rows/s)", variant.name),
+            variant.rows_per_second,
+            sink,
+            Some(2.0),
+        );
     }
     ratios
 }
@@ -442,7 +611,15 @@ pub fn render(report: &CatchupReport) -> String {
         report.topic_prefix,
         thousands(report.preload_events_per_second),
     );
-    let mut table = Table::new(&["variant", "events", "seconds", "events/s", "peak RSS MiB"]);
+    let mut table = Table::new(&[
+        "variant",
+        "events",
+        "seconds",
+        "events/s",
+        "rows/s",
+        "start-up s",
+        "peak RSS MiB",
+    ]);
     for variant in &report.variants {
         let rss = variant
             .peak_rss_mib
@@ -455,6 +632,11 @@ pub fn render(report: &CatchupReport) -> String {
             thousands(variant.events as f64),
             format!("{:.2}", variant.seconds),
             thousands(variant.events_per_second),
+            variant.rows_per_second.map(thousands).unwrap_or_default(),
+            variant
+                .start_up_seconds
+                .map(|s| format!("{s:.1}"))
+                .unwrap_or_default(),
             rss,
         ]);
     }
@@ -480,16 +662,28 @@ pub fn render(report: &CatchupReport) -> String {
     out.push_str(&table.render());
     out.push('\n');
     for variant in &report.variants {
-        out.push_str(&format!("{}: {}", variant.name, variant.note));
-        if let Some(start_up) = variant.start_up_seconds {
-            out.push_str(&format!(" (first partition claimed after {start_up:.1} s)"));
-        }
-        out.push('\n');
+        out.push_str(&format!("{}: {}\n", variant.name, variant.note));
+    }
+    if let Some(rows) = report.variants.iter().find_map(|v| v.rows) {
+        out.push_str(&format!(
+            "rows/s: the {} read-table row changes of the stream (one per event and row changed, what {CONNECT} is fed) over each variant's seconds\n",
+            thousands(rows as f64)
+        ));
     }
     out.push_str(&format!(
         "\npeak RSS target per projector process: < {} MiB\ntables identical across variants that wrote every event: {}\n",
         report.peak_rss_target_mib,
-        if report.identical_tables { "yes" } else { "NO" }
+        yes_no(report.identical_tables)
     ));
+    if let Some(matched) = report.connect_tables_match {
+        out.push_str(&format!(
+            "{CONNECT}'s read tables (accounts, account_ledger, users, transfers) equal {OWN_PATH}'s: {}\n",
+            yes_no(matched)
+        ));
+    }
     out
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "NO" }
 }

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tributary_runtime::kafka::KafkaSettings;
 
@@ -12,6 +13,7 @@ use crate::catchup::{self, CatchupOptions};
 use crate::commands::{self, CommandsOptions};
 use crate::machine::{Machine, command_line};
 use crate::report::{self, ResultFile};
+use crate::variants::connect::ConnectSettings;
 use crate::workload::WorkloadShape;
 
 /// Tributary's benchmarks. `scripts/bench.sh` starts what they need and runs them.
@@ -26,8 +28,8 @@ pub struct Cli {
 /// The scenarios.
 #[derive(Debug, Subcommand)]
 pub enum Scenario {
-    /// Projector catch-up over a preloaded stream, against the raw-consume and bulk limits
-    /// and a naive projector.
+    /// Projector catch-up over a preloaded stream, against the raw-consume and bulk limits,
+    /// a naive projector and Kafka Connect's JDBC sink.
     Catchup(CatchupArgs),
     /// Open-loop command load at fixed rates through the gateway, with read-backs.
     Commands(CommandsArgs),
@@ -94,6 +96,21 @@ pub struct CatchupArgs {
     /// Longest one variant may take, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub variant_timeout: u64,
+    /// Leave out the Kafka Connect JDBC sink.
+    #[arg(long)]
+    pub no_connect: bool,
+    /// `scripts/connect.sh`, which runs the Kafka Connect worker (`scripts/bench.sh` sets it
+    /// after resolving the worker's jars).
+    #[arg(
+        long,
+        env = "BENCH_CONNECT_SCRIPT",
+        default_value = "scripts/connect.sh"
+    )]
+    pub connect_script: PathBuf,
+    /// Tasks of the Kafka Connect sink (`tasks.max`); the default is the projector's
+    /// database pool size, its number of concurrent writers.
+    #[arg(long, default_value_t = 8)]
+    pub connect_tasks: usize,
 }
 
 /// `bench commands`.
@@ -161,7 +178,24 @@ impl CatchupArgs {
             recent_commands: 32,
             keep_schemas: self.common.keep_schemas,
             variant_timeout: Duration::from_secs(self.variant_timeout),
+            connect: self.connect()?,
         })
+    }
+
+    fn connect(&self) -> anyhow::Result<Option<ConnectSettings>> {
+        if self.no_connect {
+            return Ok(None);
+        }
+        let script = self.connect_script.canonicalize().with_context(|| {
+            format!(
+                "{} not found (the Kafka Connect sink's launcher): run from the repository root, set BENCH_CONNECT_SCRIPT, or pass --no-connect",
+                self.connect_script.display()
+            )
+        })?;
+        Ok(Some(ConnectSettings {
+            script,
+            tasks: self.connect_tasks.max(1),
+        }))
     }
 }
 

@@ -55,10 +55,26 @@ pub struct Column {
     pub name: &'static str,
     /// Its type, and how its value travels.
     pub column_type: ColumnType,
+    /// Whether it may be NULL.
+    pub nullable: bool,
 }
 
+/// A `NOT NULL` column.
 const fn col(name: &'static str, column_type: ColumnType) -> Column {
-    Column { name, column_type }
+    Column {
+        name,
+        column_type,
+        nullable: false,
+    }
+}
+
+/// A column that may be NULL.
+const fn opt(name: &'static str, column_type: ColumnType) -> Column {
+    Column {
+        name,
+        column_type,
+        nullable: true,
+    }
 }
 
 /// A read table as the projection writes it.
@@ -68,8 +84,11 @@ pub struct Table {
     pub name: &'static str,
     /// Its columns, in order.
     pub columns: &'static [Column],
-    /// Its key for upserts; empty for a table that is only appended to.
+    /// Its primary key.
     pub key: &'static [&'static str],
+    /// Whether rows are only ever added (each key written once), so the projection inserts
+    /// without `ON CONFLICT`; otherwise it upserts on the key.
+    pub append_only: bool,
 }
 
 use ColumnType::{BigInt, Bool, Json, Millis, Now, Text};
@@ -87,6 +106,7 @@ pub const ACCOUNTS: Table = Table {
         col("updated_at", Millis),
     ],
     key: &["account_id"],
+    append_only: false,
 };
 
 /// `account_ledger`.
@@ -98,11 +118,12 @@ pub const LEDGER: Table = Table {
         col("kind", Text),
         col("amount", BigInt),
         col("balance_after", BigInt),
-        col("transfer_id", Text),
-        col("reference", Text),
+        opt("transfer_id", Text),
+        opt("reference", Text),
         col("occurred_at", Millis),
     ],
-    key: &[],
+    key: &["account_id", "version"],
+    append_only: true,
 };
 
 /// `users`.
@@ -111,14 +132,15 @@ pub const USERS: Table = Table {
     columns: &[
         col("user_id", Text),
         col("status", Text),
-        col("email", Text),
-        col("pending_email", Text),
+        opt("email", Text),
+        opt("pending_email", Text),
         col("display_name", Text),
-        col("refusal", Text),
+        opt("refusal", Text),
         col("version", BigInt),
         col("updated_at", Millis),
     ],
     key: &["user_id"],
+    append_only: false,
 };
 
 /// `transfers`.
@@ -131,12 +153,13 @@ pub const TRANSFERS: Table = Table {
         col("amount", BigInt),
         col("currency", Text),
         col("status", Text),
-        col("failure_reason", Text),
+        opt("failure_reason", Text),
         col("compensated", Bool),
         col("version", BigInt),
         col("updated_at", Millis),
     ],
     key: &["transfer_id"],
+    append_only: false,
 };
 
 /// `aggregate_state`.
@@ -155,10 +178,21 @@ pub const AGGREGATE_STATE: Table = Table {
         col("updated_at", Now),
     ],
     key: &["aggregate_type", "aggregate_id"],
+    append_only: false,
 };
 
 /// Every table the bank projection writes, in the order [`Rows::tables`] holds them.
 pub const TABLES: [Table; 5] = [ACCOUNTS, LEDGER, USERS, TRANSFERS, AGGREGATE_STATE];
+
+/// The bank's read tables with their index in [`TABLES`]: every table but `aggregate_state`,
+/// which is the projector's own bookkeeping (the state it folds the next event onto), not
+/// part of the read model a reader queries.
+pub fn read_tables() -> impl Iterator<Item = (usize, &'static Table)> {
+    TABLES
+        .iter()
+        .enumerate()
+        .filter(|(_, table)| table.name != AGGREGATE_STATE.name)
+}
 
 impl Table {
     /// The columns whose values are carried (all but [`ColumnType::Now`]).
@@ -200,7 +234,7 @@ impl Table {
         if let Some(condition) = condition {
             sql.push_str(&format!(" WHERE {condition}"));
         }
-        if !self.key.is_empty() {
+        if !self.append_only {
             let updates: Vec<String> = names
                 .iter()
                 .filter(|n| !self.key.contains(n))

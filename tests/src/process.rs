@@ -1,8 +1,9 @@
-//! A service binary (projector or producer) run as a child process, for the tests and the
-//! benchmarks alike: configured by environment, its HTTP server on a free local port, its
-//! output in a log file, its peak memory read from `/proc`, and stopped, killed or frozen
-//! by signals like an orchestrator would. Every operation that can fail says so in its
-//! result, with the end of the process's log.
+//! A service (the projector or producer binary, or the benchmark's Kafka Connect worker) run
+//! as a child process, for the tests and the benchmarks alike: configured by environment (or
+//! by files the caller wrote), its HTTP server on a free local port, its output in a log
+//! file, its peak memory read from `/proc`, and stopped, killed or frozen by signals like an
+//! orchestrator would. Every operation that can fail says so in its result, with the end of
+//! the process's log.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -55,13 +56,27 @@ impl ServiceProcess {
         http_env: &str,
     ) -> anyhow::Result<Self> {
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let mut env = env.to_vec();
+        env.push((http_env.to_owned(), http.to_string()));
+        Self::start_listening_on(name, binary, args, &env, http)
+    }
+
+    /// Starts `binary` with `args` and `env`, its output in a log file, for a process whose
+    /// own configuration (a file or an argument the caller wrote) makes it serve HTTP on
+    /// `http` (a [`free_port`]).
+    pub fn start_listening_on(
+        name: &str,
+        binary: &str,
+        args: &[&str],
+        env: &[(String, String)],
+        http: SocketAddr,
+    ) -> anyhow::Result<Self> {
         let log = std::env::temp_dir().join(format!("{}.log", crate::unique_name(name)));
         let output = std::fs::File::create(&log)
             .with_context(|| format!("creating the log {}", log.display()))?;
         let child = Command::new(binary)
             .args(args)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env(http_env, http.to_string())
             .stdin(Stdio::null())
             .stdout(output.try_clone()?)
             .stderr(output)

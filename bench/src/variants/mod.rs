@@ -6,13 +6,16 @@
 //! - [`own_path`]: the projector library's batch path (load, plan, commit with the offset
 //!   compare-and-set) fed from memory, so its limit shows even when the broker is slower;
 //! - [`processes`]: real `projector run` processes reading from the broker;
-//! - [`naive`]: one statement and one transaction per event, the offset written with it.
+//! - [`naive`]: one statement and one transaction per event, the offset written with it;
+//! - [`connect`]: Kafka Connect's JDBC sink, the tool users would pick instead, upserting the
+//!   rows each event changes, fed to it as JSON records.
 //!
 //! The raw-consume limit needs no database and lives with the other broker reads in
 //! [`crate::broker`]. Every variant writes into a schema of its own ([`VariantSchema`]), made
 //! by the projector's own migrations.
 
 pub mod bulk;
+pub mod connect;
 pub mod naive;
 pub mod own_path;
 pub mod processes;
@@ -31,6 +34,9 @@ use tributary_runtime::Topology;
 use tributary_runtime::kafka::SourceRecord;
 use tributary_schemas::Codec;
 use tributary_store::database;
+use tributary_store::snapshot::StoredAggregate;
+
+use crate::rows::{BankRows, Rows, Source, add_changes};
 
 /// A fresh schema with the projector's tables, for one variant.
 #[derive(Debug, Clone)]
@@ -136,4 +142,43 @@ pub fn fold_from_scratch<A: Aggregate>(
         );
     }
     Ok(plan.changes)
+}
+
+/// One partition's events folded one at a time, as a per-event projector folds them: each
+/// aggregate's state is kept in memory and every event yields the rows it changes, computed
+/// from the state before it. What the naive projector writes and the Connect sink is fed.
+pub struct EventFold<'a, A: BankRows> {
+    codec: Codec,
+    source: Source<'a>,
+    recent_commands: usize,
+    states: HashMap<String, StoredAggregate<A>>,
+}
+
+impl<'a, A: BankRows> EventFold<'a, A> {
+    /// A fold of the partition `source` from nothing.
+    pub fn new(source: Source<'a>, recent_commands: usize) -> Self {
+        Self {
+            codec: tributary_bank::codec(),
+            source,
+            recent_commands,
+            states: HashMap::new(),
+        }
+    }
+
+    /// Folds `record`, the partition's next event, onto its aggregate's state; returns the rows
+    /// it changes (its aggregate state's row included).
+    pub fn next(&mut self, record: &SourceRecord) -> anyhow::Result<Rows> {
+        let changes = fold_from_scratch::<A>(
+            &self.codec,
+            std::slice::from_ref(record),
+            &self.states,
+            self.recent_commands,
+        )?;
+        let mut rows = Rows::default();
+        add_changes(&changes, self.source, &mut rows)?;
+        for change in changes {
+            self.states.insert(change.aggregate_id, change.after);
+        }
+        Ok(rows)
+    }
 }

@@ -19,11 +19,10 @@ use tributary_bank::transfer::Transfer;
 use tributary_bank::user::User;
 use tributary_runtime::Topology;
 use tributary_runtime::kafka::SourceRecord;
-use tributary_store::snapshot::StoredAggregate;
 
-use super::{BankType, fold_from_scratch};
+use super::{BankType, EventFold};
 use crate::broker::Fetched;
-use crate::rows::{BankRows, Rows, Source, TABLES, add_changes};
+use crate::rows::{BankRows, Source, TABLES};
 use tributary_store::offsets;
 use tributary_store::offsets::Claim;
 
@@ -123,17 +122,9 @@ struct Applier<'a> {
 
 impl Applier<'_> {
     async fn apply<A: BankRows>(&mut self, records: &[SourceRecord]) -> anyhow::Result<()> {
-        let codec = tributary_bank::codec();
-        let mut states: HashMap<String, StoredAggregate<A>> = HashMap::new();
+        let mut fold = EventFold::<A>::new(self.source, self.recent_commands);
         for record in records {
-            let changes = fold_from_scratch::<A>(
-                &codec,
-                std::slice::from_ref(record),
-                &states,
-                self.recent_commands,
-            )?;
-            let mut rows = Rows::default();
-            add_changes(&changes, self.source, &mut rows)?;
+            let rows = fold.next(record)?;
             let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(self.sql))
                 .bind(self.projection)
                 .bind(self.source.topic)
@@ -152,9 +143,6 @@ impl Applier<'_> {
                     self.source.partition,
                     record.offset
                 );
-            }
-            for change in changes {
-                states.insert(change.aggregate_id, change.after);
             }
         }
         Ok(())
