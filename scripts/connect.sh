@@ -86,30 +86,10 @@ ensure_java() {
   fi
 }
 
-# Runs Maven in the background, printing a progress line every 10 s.
+# Resolves Connect's and the sink's jars into $1 (log in $2).
 run_maven() {
-  local out="$1" install_log="$2"
-  local cmd=(mvn -B -Dstyle.color=never -f "$POM" "-Dmaven.repo.local=$M2_REPO"
-    dependency:copy-dependencies -DincludeScope=runtime "-DoutputDirectory=$out")
-  log "resolving Kafka Connect $KAFKA_VERSION and the JDBC sink from Maven Central into $LIB (log $install_log)"
-  log "\$ ${cmd[*]}"
-  timeout "$INSTALL_TIMEOUT" "${cmd[@]}" >"$install_log" 2>&1 </dev/null &
-  local pid=$! next=$((SECONDS + 10))
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 1
-    if ((SECONDS >= next)); then
-      next=$((SECONDS + 10))
-      log "still resolving: $(grep -c '^\[INFO\] Downloaded from' "$install_log" 2>/dev/null || true) files downloaded so far"
-    fi
-  done
-  local rc=0
-  wait "$pid" || rc=$?
-  if ((rc != 0)); then
-    printf -- '---- last 40 lines of %s ----\n' "$install_log" >&2
-    tail -n 40 "$install_log" >&2 || true
-    ((rc == 124)) && die "resolving the Connect jars timed out after ${INSTALL_TIMEOUT}s (CONNECT_INSTALL_TIMEOUT); run again to resume"
-    die "resolving the Connect jars failed (exit $rc): is Maven Central reachable? full log: $install_log"
-  fi
+  log "resolving Kafka Connect $KAFKA_VERSION and the JDBC sink from Maven Central into $LIB (log $2)"
+  maven_copy_dependencies "$POM" "$M2_REPO" "$1" "$2" "$INSTALL_TIMEOUT" CONNECT_INSTALL_TIMEOUT "the Connect jars"
 }
 
 # The worker logs to stdout; Connect's and the sink's per-batch and

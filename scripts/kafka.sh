@@ -111,30 +111,10 @@ ensure_java() {
   have mvn || apt_install maven
 }
 
-# Runs Maven in the background, printing a progress line every 10 s.
+# Resolves the broker's jars into $1 (log in $2).
 resolve_jars() {
-  local out="$1" install_log="$2"
-  local cmd=(mvn -B -f "$POM" "-Dmaven.repo.local=$M2_REPO"
-    dependency:copy-dependencies -DincludeScope=runtime "-DoutputDirectory=$out")
-  log "resolving Apache Kafka $KAFKA_VERSION from Maven Central into $LIBS (log $install_log)"
-  log "\$ ${cmd[*]}"
-  timeout "$INSTALL_TIMEOUT" "${cmd[@]}" >"$install_log" 2>&1 </dev/null &
-  local pid=$! next=$((SECONDS + 10))
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 1
-    if ((SECONDS >= next)); then
-      next=$((SECONDS + 10))
-      log "still resolving: $(grep -c '^Downloaded from' "$install_log" 2>/dev/null || true) files downloaded so far"
-    fi
-  done
-  local rc=0
-  wait "$pid" || rc=$?
-  if ((rc != 0)); then
-    printf -- '---- last 40 lines of %s ----\n' "$install_log" >&2
-    tail -n 40 "$install_log" >&2 || true
-    ((rc == 124)) && die "resolving the Kafka jars timed out after ${INSTALL_TIMEOUT}s (KAFKA_INSTALL_TIMEOUT); run again to resume"
-    die "resolving the Kafka jars failed (exit $rc): is Maven Central reachable? full log: $install_log"
-  fi
+  log "resolving Apache Kafka $KAFKA_VERSION from Maven Central into $LIBS (log $2)"
+  maven_copy_dependencies "$POM" "$M2_REPO" "$1" "$2" "$INSTALL_TIMEOUT" KAFKA_INSTALL_TIMEOUT "the Kafka jars"
 }
 
 # A wrapper per tool in $KAFKA_HOME/bin: `kafka-consumer-groups --describe ...`.

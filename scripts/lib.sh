@@ -174,6 +174,35 @@ kafka_metadata() {
   [[ "${#reply}" -eq 16 && "${reply:8:8}" == "00000002" ]]
 }
 
+# Copies the runtime dependencies of the Maven project POM into OUT, with the
+# local repository M2, in the background under TIMEOUT seconds, printing a
+# progress line every 10 s; on failure shows the log's tail and dies naming
+# WHAT (e.g. "the Kafka jars") and the variable that sets the timeout.
+#   maven_copy_dependencies POM M2 OUT LOG TIMEOUT TIMEOUT_VAR WHAT
+maven_copy_dependencies() {
+  local pom="$1" m2="$2" out="$3" install_log="$4" limit="$5" limit_var="$6" what="$7"
+  local cmd=(mvn -B -Dstyle.color=never -f "$pom" "-Dmaven.repo.local=$m2"
+    dependency:copy-dependencies -DincludeScope=runtime "-DoutputDirectory=$out")
+  log "\$ ${cmd[*]}"
+  timeout "$limit" "${cmd[@]}" >"$install_log" 2>&1 </dev/null &
+  local pid=$! next=$((SECONDS + 10))
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if ((SECONDS >= next)); then
+      next=$((SECONDS + 10))
+      log "still resolving: $(grep -c 'Downloaded from' "$install_log" 2>/dev/null || true) files downloaded so far"
+    fi
+  done
+  local rc=0
+  wait "$pid" || rc=$?
+  if ((rc != 0)); then
+    printf -- '---- last 40 lines of %s ----\n' "$install_log" >&2
+    tail -n 40 "$install_log" >&2 || true
+    ((rc == 124)) && die "resolving $what timed out after ${limit}s ($limit_var); run again to resume"
+    die "resolving $what failed (exit $rc): is Maven Central reachable? full log: $install_log"
+  fi
+}
+
 # find_cargo: make sure `cargo` is on PATH (rustup puts it in ~/.cargo/bin,
 # which non-login shells such as CI's may not have on PATH).
 find_cargo() {
