@@ -55,20 +55,9 @@ usage() {
   sed -n '3,/^set -euo pipefail/{/^set -euo pipefail/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
 }
 
-pom_digest() {
-  sha256sum "$POM" | cut -d' ' -f1
-}
-
-# The Kafka version pinned in the pom must be the broker's (scripts/lib.sh).
-check_pom_version() {
-  local pinned
-  pinned="$(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$POM")"
-  [[ "$pinned" == "$KAFKA_VERSION" ]] \
-    || die "scripts/connect/pom.xml pins Kafka $pinned but KAFKA_VERSION is $KAFKA_VERSION (scripts/lib.sh): make them agree"
-}
 
 lib_installed() {
-  [[ -f "$LIB_STAMP" && "$(cat "$LIB_STAMP")" == "$(pom_digest)" ]] \
+  [[ -f "$LIB_STAMP" && "$(cat "$LIB_STAMP")" == "$(pom_digest "$POM")" ]] \
     && compgen -G "$LIB/connect-runtime-$KAFKA_VERSION.jar" >/dev/null \
     && compgen -G "$LIB/debezium-connector-jdbc-*.jar" >/dev/null
 }
@@ -122,7 +111,7 @@ EOF
 
 cmd_resolve() {
   [[ -f "$POM" ]] || die "missing $POM"
-  check_pom_version
+  check_pom_kafka_version "$POM"
   mkdir -p "$CONNECT_HOME"
   # One resolve at a time; a second caller waits and then reuses the first one's.
   exec 8>"$CONNECT_HOME/.lock"
@@ -148,7 +137,7 @@ cmd_resolve() {
     clients="$(find "$staging" -maxdepth 1 -name 'kafka-clients-*.jar' -printf '%f ')"
     [[ "$clients" == "kafka-clients-$KAFKA_VERSION.jar " ]] \
       || die "expected only kafka-clients-$KAFKA_VERSION.jar in $staging, found: ${clients:-none}"
-    pom_digest >"$staging/.tributary-pom.sha256"
+    pom_digest "$POM" >"$staging/.tributary-pom.sha256"
     rm -rf "$LIB"
     mv "$staging" "$LIB"
     log "installed Kafka Connect $KAFKA_VERSION: $(find "$LIB" -name '*.jar' | wc -l) jars in $LIB ($((SECONDS - started))s)"

@@ -79,20 +79,9 @@ declare -A TOOLS=(
 # ---------------------------------------------------------------------------
 # install
 
-pom_digest() {
-  sha256sum "$POM" | cut -d' ' -f1
-}
-
-# The version pinned in the pom must be the one lib.sh names the cache after.
-check_pom_version() {
-  local pinned
-  pinned="$(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$POM")"
-  [[ "$pinned" == "$KAFKA_VERSION" ]] \
-    || die "scripts/kafka/pom.xml pins Kafka $pinned but KAFKA_VERSION is $KAFKA_VERSION (scripts/lib.sh): make them agree"
-}
 
 libs_installed() {
-  [[ -f "$LIBS_STAMP" && "$(cat "$LIBS_STAMP")" == "$(pom_digest)" ]] \
+  [[ -f "$LIBS_STAMP" && "$(cat "$LIBS_STAMP")" == "$(pom_digest "$POM")" ]] \
     && compgen -G "$LIBS/kafka_2.13-$KAFKA_VERSION.jar" >/dev/null
 }
 
@@ -148,7 +137,7 @@ cmd_install() {
     log "KAFKA_BOOTSTRAP_SERVERS is set ($KAFKA_BOOTSTRAP_SERVERS): not installing a broker"
     return 0
   fi
-  check_pom_version
+  check_pom_kafka_version "$POM"
   take_lock
   if libs_installed; then
     log "reusing Apache Kafka $KAFKA_VERSION in $LIBS"
@@ -160,7 +149,7 @@ cmd_install() {
     resolve_jars "$staging" "$KAFKA_HOME/install.log"
     compgen -G "$staging/kafka_2.13-$KAFKA_VERSION.jar" >/dev/null \
       || die "Maven finished but $staging has no kafka_2.13-$KAFKA_VERSION.jar; see $KAFKA_HOME/install.log"
-    pom_digest >"$staging/.tributary-pom.sha256"
+    pom_digest "$POM" >"$staging/.tributary-pom.sha256"
     rm -rf "$LIBS"
     mv "$staging" "$LIBS"
     log "installed Apache Kafka $KAFKA_VERSION: $(find "$LIBS" -name '*.jar' | wc -l) jars in $LIBS"

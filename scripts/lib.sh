@@ -174,6 +174,20 @@ kafka_metadata() {
   [[ "${#reply}" -eq 16 && "${reply:8:8}" == "00000002" ]]
 }
 
+# The sha256 of file $1 (a pom whose resolved jars are stamped with it).
+pom_digest() {
+  sha256sum "$1" | cut -d' ' -f1
+}
+
+# Dies unless the pom $1 pins <kafka.version> to KAFKA_VERSION, the version the
+# caches are named after.
+check_pom_kafka_version() {
+  local pinned
+  pinned="$(sed -n 's#.*<kafka.version>\(.*\)</kafka.version>.*#\1#p' "$1")"
+  [[ "$pinned" == "$KAFKA_VERSION" ]] \
+    || die "$1 pins Kafka $pinned but KAFKA_VERSION is $KAFKA_VERSION (scripts/lib.sh): make them agree"
+}
+
 # Copies the runtime dependencies of the Maven project POM into OUT, with the
 # local repository M2, in the background under TIMEOUT seconds, printing a
 # progress line every 10 s; on failure shows the log's tail and dies naming
